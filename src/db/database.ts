@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { Pool } from 'pg';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { startEmbeddedPostgres } from './embedded-postgres';
+import { migrate } from './migrate';
+
+export interface Database {
+  pool: Pool;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The service's PostgreSQL: DATABASE_URL, or else an embedded server whose data stays in
+ * LEDGER_DATA_DIR/postgres across restarts. Migrated before it is handed out.
+ */
+export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  let url = config.databaseUrl;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!url) {
+    const dataDir = path.join(config.dataDir, 'postgres');
+    logger.info({ dataDir }, 'DATABASE_URL is not set: starting an embedded PostgreSQL');
+    const server = await startEmbeddedPostgres(dataDir, { log: (line) => logger.debug({ component: 'postgres' }, line) });
+    url = server.url;
+    stopEmbedded = server.stop;
+  }
+  const pool = new Pool({ connectionString: url, max: config.pgPoolMax });
+  pool.on('error', (err) => logger.error({ err }, 'idle PostgreSQL connection failed'));
+  const report = await migrate(pool);
+  logger.info({ applied: report.applied.map((m) => m.version), schemaVersion: report.current }, 'database migrated');
+  return {
+    pool,
+    url,
+    async close() {
+      await pool.end();
+      await stopEmbedded?.();
+    },
+  };
+}

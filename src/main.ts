@@ -1,0 +1,64 @@
+import { loadConfig, type Config } from './config';
+import { openDatabase } from './db/database';
+import { startExpirySweeper } from './commands/expiry-sweeper';
+import { TransferCommands } from './commands/transfer-commands';
+import { startTransferProcess } from './commands/transfer-process';
+import { openEventStore } from './eventstore';
+import { createLogger, type Logger } from './logger';
+
+export interface RunningLedger {
+  stop(): Promise<void>;
+}
+
+/** Composes the whole service. Each part added here is also stopped here, in reverse. */
+export async function startLedger(config: Config, logger: Logger): Promise<RunningLedger> {
+  const database = await openDatabase(config, logger);
+  const eventStore = openEventStore(config, database.pool, logger);
+  const transfers = new TransferCommands(eventStore);
+  const transferProcess = startTransferProcess({ store: eventStore, pool: database.pool, logger, restartOnError: true });
+  const expiry = startExpirySweeper(transfers, database.pool, logger);
+  logger.info('ledger started');
+  return {
+    async stop() {
+      await expiry.stop();
+      await transferProcess.stop();
+      await eventStore.close();
+      await database.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    logger.fatal((err as Error).message);
+    process.exit(2);
+  }
+  logger.level = config.logLevel;
+  const ledger = await startLedger(config, logger);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    ledger.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    createLogger().fatal({ err }, 'ledger failed to start');
+    process.exit(1);
+  });
+}

@@ -1,0 +1,42 @@
+import { Client, Pool } from 'pg';
+import { migrate } from '../../src/db/migrate';
+import { databaseUrl } from '../../src/db/url';
+import { resolvePostgres } from './services';
+
+declare global {
+  var __ledgerStopServices: (() => Promise<void>) | undefined;
+}
+
+/**
+ * Once per `jest` run: find or start PostgreSQL, and build a migrated template database
+ * that each test file clones into a database of its own.
+ */
+export default async function globalSetup(): Promise<void> {
+  const pg = await resolvePostgres();
+  const runId = `${process.pid}_${Date.now().toString(36)}`;
+  const template = `ledger_tpl_${runId}`;
+  const admin = new Client({ connectionString: pg.url });
+  await admin.connect();
+  await admin.query(`create database ${template}`);
+  await admin.end();
+
+  const pool = new Pool({ connectionString: databaseUrl(pg.url, template), max: 1 });
+  await migrate(pool);
+  await pool.end();
+
+  process.env.LEDGER_TEST_PG_URL = pg.url;
+  process.env.LEDGER_TEST_PG_TEMPLATE = template;
+  process.env.LEDGER_TEST_RUN_ID = runId;
+  process.stderr.write(`\n[test services] PostgreSQL: ${pg.source} (template ${template})\n`);
+
+  globalThis.__ledgerStopServices = async () => {
+    const c = new Client({ connectionString: pg.url });
+    await c.connect();
+    const { rows } = await c.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [
+      `ledger_%${runId}%`,
+    ]);
+    for (const { datname } of rows) await c.query(`drop database if exists ${datname} with (force)`);
+    await c.end();
+    await pg.stop?.();
+  };
+}
