@@ -40,6 +40,7 @@ import {
   type TransferState,
 } from '../domain/transfer';
 import { loadCheckpoint, saveCheckpoint } from '../db/checkpoints';
+import { withLease } from '../db/lease';
 import type { Logger } from '../logger';
 import { type EventStore, type RecordedEvent, type StreamAppend, WrongExpectedRevision } from '../eventstore/port';
 import { AccountCache } from './account-cache';
@@ -64,12 +65,20 @@ export interface TransferProcessOptions {
   faults?: FaultInjector;
   /** Restart after an error (production). Tests of crashes turn it off to see the crash. */
   restartOnError?: boolean;
+  /** One process at a time holds the lease named after the process; a dead holder's lease expires. */
+  leaseTtlMs?: number;
 }
 
 export interface RunningTransferProcess {
   stop(): Promise<void>;
   /** Rejects when the process dies (only when restartOnError is false). */
   readonly done: Promise<void>;
+}
+
+/** What an account decided, and its state after it (in the step's working copy). */
+interface Decided {
+  events: AccountEvent[];
+  state: AccountState;
 }
 
 /** One transfer being worked in a batch. */
@@ -90,26 +99,40 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const clock = options.clock ?? (() => new Date());
   const faults = options.faults ?? noFaults;
   const log = logger.child({ component: name });
-  let stopped = false;
-  let current: { stop(): Promise<void> } | undefined;
+  const stopping = new AbortController();
 
-  const runOnce = async (): Promise<void> => {
-    const accounts = new AccountCache(store);
-    const after = await loadCheckpoint(pool, name);
-    // Events up to here may have been worked before a crash: read their transfers' streams.
-    const recoveryUntil = await store.headPosition();
-    const subscription = store.subscribe({
-      after,
-      maxBatchSize: options.maxBatchSize ?? defaultProcessBatchSize,
-      handler: async (events) => {
-        await workBatch(events, recoveryUntil, accounts);
-        faults.check('before-checkpoint');
-        await saveCheckpoint(pool, name, events[events.length - 1].position);
+  /** Holds the lease and follows the store until stopped, the lease is lost, or a batch fails. */
+  const runOnce = () =>
+    withLease(
+      pool,
+      name,
+      async (lease) => {
+        const accounts = new AccountCache(store);
+        const after = await loadCheckpoint(pool, name);
+        // Events up to here may have been worked before a crash: read their transfers' streams.
+        const recoveryUntil = await store.headPosition();
+        const subscription = store.subscribe({
+          after,
+          maxBatchSize: options.maxBatchSize ?? defaultProcessBatchSize,
+          handler: async (events) => {
+            await workBatch(events, recoveryUntil, accounts);
+            faults.check('before-checkpoint');
+            await saveCheckpoint(pool, name, events[events.length - 1].position);
+          },
+        });
+        const onLost = () => void subscription.stop();
+        lease.lost.addEventListener('abort', onLost, { once: true });
+        stopping.signal.addEventListener('abort', onLost, { once: true });
+        try {
+          await subscription.done;
+        } finally {
+          lease.lost.removeEventListener('abort', onLost);
+          stopping.signal.removeEventListener('abort', onLost);
+        }
+        if (lease.lost.aborted && !stopping.signal.aborted) throw new Error(`transfer process ${name} lost its lease`);
       },
-    });
-    current = subscription;
-    await subscription.done;
-  };
+      { stop: stopping.signal, ttlMs: options.leaseTtlMs },
+    );
 
   const workBatch = async (events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void> => {
     const work = await collectWork(events, recoveryUntil);
@@ -166,14 +189,14 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const accountStep = async (
     accounts: AccountCache,
     accountIds: string[],
-    decideAll: (decide: (accountId: string, command: AccountCommand) => AccountEvent[] | DomainError) => void,
+    decideAll: (decide: (accountId: string, command: AccountCommand) => Decided | DomainError) => void,
     causation: (accountId: string, event: AccountEvent) => { id: string; correlationId: string },
     verifyUnwritten: boolean,
   ): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       await accounts.ensure(accountIds);
       const pending = new Map<string, { loaded: Loaded<AccountState>; state: AccountState; events: AccountEvent[] }>();
-      const decide = (accountId: string, command: AccountCommand): AccountEvent[] | DomainError => {
+      const decide = (accountId: string, command: AccountCommand): Decided | DomainError => {
         const loaded = accounts.get(accountId);
         const entry = pending.get(accountId) ?? { loaded, state: loaded.state, events: [] as AccountEvent[] };
         pending.set(accountId, entry);
@@ -181,7 +204,7 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
           const decided = decideAccount(command, entry.state);
           for (const e of decided) entry.state = evolveAccount(entry.state, e);
           entry.events.push(...decided);
-          return decided;
+          return { events: decided, state: entry.state };
         } catch (err) {
           if (err instanceof DomainError) return err;
           throw err;
@@ -239,6 +262,10 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
           if (result instanceof DomainError) {
             if (!isTransferRejection(result)) throw result;
             w.outcome = { kind: 'rejected', reason: result.code };
+          } else if (result.state.releasedTransferIds.has(w.transferId)) {
+            // Recovery: the hold was taken and released before a crash; the accounts are
+            // the truth about what happened, the transfer stream just had not heard yet.
+            w.outcome = { kind: 'release', reason: releaseReason(w.transfer.state) };
           } else {
             w.outcome = { kind: 'held' };
           }
@@ -263,7 +290,19 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     return s.decision?.kind === 'commit';
   };
 
-  const creditStep = async (work: Work[], accounts: AccountCache, now: Date): Promise<void> => {
+  const creditStep = async (candidates: Work[], accounts: AccountCache, now: Date): Promise<void> => {
+    if (candidates.length === 0) return;
+    // Recovery: a hold released before a crash (its credit had failed) must not be credited
+    // now, even if the destination would take it today.
+    await accounts.ensure(candidates.map((w) => w.transfer.state.request!.sourceAccount));
+    const work: Work[] = [];
+    for (const w of candidates) {
+      if (accounts.get(w.transfer.state.request!.sourceAccount).state.releasedTransferIds.has(w.transferId)) {
+        w.outcome = { kind: 'release', reason: releaseReason(w.transfer.state) };
+      } else {
+        work.push(w);
+      }
+    }
     if (work.length === 0) return;
     await accountStep(
       accounts,
@@ -365,12 +404,12 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   };
 
   const done = (async () => {
-    for (let failures = 0; !stopped; ) {
+    for (let failures = 0; !stopping.signal.aborted; ) {
       try {
         await runOnce();
         failures = 0;
       } catch (err) {
-        if (stopped) return;
+        if (stopping.signal.aborted) return;
         if (!options.restartOnError) throw err;
         failures++;
         const delayMs = Math.min(restartBackoffMs.max, restartBackoffMs.first * 2 ** Math.min(failures, 10));
@@ -384,11 +423,15 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   return {
     done,
     async stop() {
-      stopped = true;
-      await current?.stop();
+      stopping.abort();
       await done.catch(() => undefined);
     },
   };
+}
+
+/** Why a hold of this transfer is released: the client's or the expiry's decision, else a failed credit. */
+function releaseReason(state: TransferState): TransferCancelReason {
+  return state.decision?.kind === 'void' ? state.decision.reason : 'CREDIT_FAILED';
 }
 
 function transferIdOf(e: AccountEvent): string {

@@ -213,7 +213,19 @@ create table ledger_pending_expiries (
 create index ledger_pending_expiries_due on ledger_pending_expiries (expires_at);
 `;
 
+const leases = `
+-- One owner at a time for work that must not run twice (a projection, the transfer
+-- process). A row lease with an expiry rather than an advisory lock, so it also works
+-- through a transaction-pooling connection pooler; a holder that dies stops renewing.
+create table ledger_leases (
+  name       text primary key,
+  owner      text not null,
+  expires_at timestamptz not null
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event store', sql: eventStore },
   { version: 2, name: 'transfer process state', sql: processState },
+  { version: 3, name: 'leases', sql: leases },
 ];

@@ -1,12 +1,16 @@
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import { EventStoreDbEventStore } from './esdb';
 import type { EventStore } from './port';
 import { PostgresEventStore } from './postgres';
 
-/** The PostgreSQL event store (the EventStoreDB adapter is wired in by its own commit). */
+/** EventStoreDB when EVENTSTORE_URL is set, else the PostgreSQL event store. */
 export function openEventStore(config: Config, pool: Pool, logger: Logger): EventStore {
-  if (config.eventStoreUrl) throw new Error('EVENTSTORE_URL is set, but this build has no EventStoreDB adapter yet');
+  if (config.eventStoreUrl) {
+    logger.info('events are stored in EventStoreDB');
+    return new EventStoreDbEventStore(config.eventStoreUrl, { logger });
+  }
   logger.info('events are stored in PostgreSQL');
   return new PostgresEventStore(pool);
 }

@@ -17,7 +17,12 @@ describe('invariant 2 under concurrency: one source, more demand than money', ()
     const ids = Array.from({ length: 200 }, () => randomUUID());
     await Promise.all(
       ids.map((transferId) =>
-        ledger.transfers.requestTransfer({ transferId, sourceAccount: 'hot', destinationAccount: 'sink', amountMinor: 7n }),
+        ledger.transfers.requestTransfer({
+          transferId,
+          sourceAccount: 'hot',
+          destinationAccount: 'sink',
+          amountMinor: 7n,
+        }),
       ),
     );
     const done = await ledger.waitForTerminal(ids, 60_000);
@@ -32,23 +37,42 @@ describe('invariant 2 under concurrency: one source, more demand than money', ()
     expect((await ledger.account('sink')).postedMinor).toBe(700n);
   });
 
-  it('two transfer processes racing over the same work still apply each transfer once', async () => {
-    const second = ledger.startProcess({ name: 'transfer-process-b' });
+  it('a second process stands by on the lease and takes over when the first dies, applying each transfer once', async () => {
+    const crash = new Error('simulated crash');
+    let batches = 0;
+    // The running process (from beforeAll) is stopped; this one dies after its first batch.
+    await ledger.stopProcesses();
+    const first = ledger.startProcess({
+      restartOnError: false,
+      leaseTtlMs: 300,
+      faults: {
+        check: (point) => {
+          if (point === 'after-record' && ++batches === 2) throw crash;
+        },
+      },
+    });
+    const standby = ledger.startProcess({ leaseTtlMs: 300 });
     await ledger.open('race-src');
     await ledger.open('race-dst');
     await ledger.fund('race-src', 1_000n);
     const ids = Array.from({ length: 50 }, () => randomUUID());
     await Promise.all(
       ids.map((transferId) =>
-        ledger.transfers.requestTransfer({ transferId, sourceAccount: 'race-src', destinationAccount: 'race-dst', amountMinor: 30n }),
+        ledger.transfers.requestTransfer({
+          transferId,
+          sourceAccount: 'race-src',
+          destinationAccount: 'race-dst',
+          amountMinor: 30n,
+        }),
       ),
     );
+    await expect(first.done).rejects.toBe(crash);
     const done = await ledger.waitForTerminal(ids, 60_000);
     const committed = [...done.values()].filter((s) => s.status === 'COMMITTED').length;
     expect(committed).toBe(33);
     expect((await ledger.account('race-dst')).postedMinor).toBe(33n * 30n);
     expect((await ledger.account('race-src')).postedMinor).toBe(1_000n - 33n * 30n);
     expect((await ledger.account('race-src')).heldMinor).toBe(0n);
-    await second.stop();
+    await standby.stop();
   });
 });

@@ -19,6 +19,8 @@ export interface TestLedger {
   transfers: TransferCommands;
   clock: { now: Date };
   startProcess(overrides?: Partial<TransferProcessOptions>): RunningTransferProcess;
+  /** Stops every transfer process started so far. */
+  stopProcesses(): Promise<void>;
   open(accountId: string, currency?: string, overdraft?: Overdraft): Promise<void>;
   /** Opens a funding account (unlimited overdraft) if needed and moves `amountMinor` from it. */
   fund(accountId: string, amountMinor: bigint, currency?: string): Promise<void>;
@@ -47,6 +49,9 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
       const p = startTransferProcess({ store, pool: db.pool, logger: testLogger, clock: () => clock.now, ...overrides });
       processes.push(p);
       return p;
+    },
+    async stopProcesses() {
+      await Promise.all(processes.splice(0).map((p) => p.stop()));
     },
     async open(accountId, currency = 'USD', overdraft = { kind: 'none' }) {
       await openAccount(store, { accountId, currency, overdraft, now: clock.now });
