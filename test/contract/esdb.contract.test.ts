@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { EventStoreDbEventStore } from '../../src/eventstore/esdb';
+import { eventStoreDbAvailability, eventStoreDbHowToRun } from '../support/services';
 import { describeEventStoreContract } from './eventstore.contract';
 
 /**
@@ -9,24 +9,15 @@ import { describeEventStoreContract } from './eventstore.contract';
  */
 const eventStoreImage = process.env.EVENTSTORE_IMAGE ?? 'eventstore/eventstore:24.10';
 const eventStorePort = 2113;
-const dockerInfoTimeoutMs = 5_000;
 const containerStartupTimeoutMs = 120_000;
-const howToRun = 'set EVENTSTORE_URL=esdb://localhost:2113?tls=false, or run a Docker engine';
 
-/** Decided at load time, so that jest can report the suite as skipped. */
-function dockerEngineAnswers(): boolean {
-  const result = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: dockerInfoTimeoutMs });
-  return result.status === 0;
-}
+// Decided at load time, so that jest can report the suite as skipped.
+const { url: eventStoreUrl, docker: useDocker, skipReason } = eventStoreDbAvailability();
 
-const eventStoreUrl = process.env.EVENTSTORE_URL;
-const useDocker = !eventStoreUrl && dockerEngineAnswers();
-
-if (!eventStoreUrl && !useDocker) {
-  const why = 'no EVENTSTORE_URL and no Docker engine';
-  console.warn(`EventStoreDB contract tests skipped: ${why} — ${howToRun} to run them`);
+if (skipReason) {
+  console.warn(`EventStoreDB contract tests skipped: ${skipReason} — ${eventStoreDbHowToRun} to run them`);
   describe('EventStore contract: EventStoreDB', () => {
-    it.skip(`EventStoreDB contract skipped: ${why} — ${howToRun}`, () => undefined);
+    it.skip(`EventStoreDB contract skipped: ${skipReason} — ${eventStoreDbHowToRun}`, () => undefined);
   });
 } else {
   if (useDocker) jest.setTimeout(containerStartupTimeoutMs);

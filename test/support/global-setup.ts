@@ -1,7 +1,7 @@
 import { Client, Pool } from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../../src/db/url';
-import { resolvePostgres } from './services';
+import { eventStoreDbAvailability, eventStoreDbHowToRun, resolvePostgres } from './services';
 
 declare global {
   var __ledgerStopServices: (() => Promise<void>) | undefined;
@@ -28,6 +28,12 @@ export default async function globalSetup(): Promise<void> {
   process.env.LEDGER_TEST_PG_TEMPLATE = template;
   process.env.LEDGER_TEST_RUN_ID = runId;
   process.stderr.write(`\n[test services] PostgreSQL: ${pg.source} (template ${template})\n`);
+  const esdb = eventStoreDbAvailability();
+  process.stderr.write(
+    esdb.skipReason
+      ? `[test services] EventStoreDB: SKIPPED, ${esdb.skipReason}; its contract tests are reported as skipped (${eventStoreDbHowToRun} to run them)\n`
+      : `[test services] EventStoreDB: ${esdb.url ?? 'started by testcontainers'}\n`,
+  );
 
   globalThis.__ledgerStopServices = async () => {
     const c = new Client({ connectionString: pg.url });
