@@ -4,6 +4,7 @@ import { startExpirySweeper } from './commands/expiry-sweeper';
 import { TransferCommands } from './commands/transfer-commands';
 import { startTransferProcess } from './commands/transfer-process';
 import { openEventStore } from './eventstore';
+import { startProjections } from './projections';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningLedger {
@@ -17,10 +18,12 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const transfers = new TransferCommands(eventStore);
   const transferProcess = startTransferProcess({ store: eventStore, pool: database.pool, logger, restartOnError: true });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
+  const projections = startProjections(eventStore, database.pool, logger);
   logger.info('ledger started');
   return {
     async stop() {
       await expiry.stop();
+      await projections.stop();
       await transferProcess.stop();
       await eventStore.close();
       await database.close();

@@ -26,13 +26,16 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     stopEmbedded = server.stop;
   }
   const pool = new Pool({ connectionString: url, max: config.pgPoolMax });
-  pool.on('error', (err) => logger.error({ err }, 'idle PostgreSQL connection failed'));
+  let closing = false;
+  // pool.end() returns before its connections are gone; an embedded server stopping then cuts them.
+  pool.on('error', (err) => closing || logger.error({ err }, 'idle PostgreSQL connection failed'));
   const report = await migrate(pool);
   logger.info({ applied: report.applied.map((m) => m.version), schemaVersion: report.current }, 'database migrated');
   return {
     pool,
     url,
     async close() {
+      closing = true;
       await pool.end();
       await stopEmbedded?.();
     },

@@ -224,8 +224,66 @@ create table ledger_leases (
 );
 `;
 
+const readModels = `
+-- Read models, written only by their projections (src/projections). A replay rebuilds each
+-- table as <name>__next (CREATE TABLE ... LIKE, so it has these columns and indexes) and
+-- swaps it in by renaming.
+create table rm_accounts (
+  id              text primary key,
+  currency        text not null,
+  status          text not null,
+  overdraft_kind  text not null,
+  overdraft_limit bigint,
+  metadata        jsonb not null,
+  posted          bigint not null,
+  held            bigint not null,
+  created_at      timestamptz not null,
+  updated_at      timestamptz not null,
+  version         bigint not null,
+  position        bigint not null
+);
+create index rm_accounts_created on rm_accounts (created_at, id);
+
+-- The statement: one row per debit or credit, with the posted balance after it.
+create table rm_account_entries (
+  account_id    text not null,
+  position      bigint not null,
+  transfer_id   text not null,
+  direction     text not null,
+  amount        bigint not null,
+  balance_after bigint not null,
+  at            timestamptz not null,
+  primary key (account_id, position)
+);
+
+create table rm_transfers (
+  id                  text primary key,
+  source_account      text not null,
+  destination_account text not null,
+  amount              bigint not null,
+  currency            text not null,
+  mode                text not null,
+  status              text not null,
+  reason              text,
+  description         text,
+  metadata            jsonb,
+  committed_amount    bigint,
+  steps               jsonb not null,
+  created_at          timestamptz not null,
+  updated_at          timestamptz not null,
+  expires_at          timestamptz,
+  version             bigint not null,
+  position            bigint not null
+);
+create index rm_transfers_created on rm_transfers (created_at desc, id desc);
+create index rm_transfers_source on rm_transfers (source_account, created_at desc, id desc);
+create index rm_transfers_destination on rm_transfers (destination_account, created_at desc, id desc);
+create index rm_transfers_status on rm_transfers (status, created_at desc, id desc);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event store', sql: eventStore },
   { version: 2, name: 'transfer process state', sql: processState },
   { version: 3, name: 'leases', sql: leases },
+  { version: 4, name: 'read models', sql: readModels },
 ];

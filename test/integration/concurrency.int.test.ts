@@ -51,10 +51,10 @@ describe('invariant 2 under concurrency: one source, more demand than money', ()
         },
       },
     });
-    const standby = ledger.startProcess({ leaseTtlMs: 300 });
     await ledger.open('race-src');
     await ledger.open('race-dst');
-    await ledger.fund('race-src', 1_000n);
+    await ledger.fund('race-src', 1_000n); // worked by `first`, which therefore holds the lease
+    const standby = ledger.startProcess({ leaseTtlMs: 300 });
     const ids = Array.from({ length: 50 }, () => randomUUID());
     await Promise.all(
       ids.map((transferId) =>

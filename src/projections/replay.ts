@@ -1,0 +1,268 @@
+import type { Pool, PoolClient } from 'pg';
+import type { EventStore, RecordedEvent } from '../eventstore/port';
+import type { Projection, TableNames } from './projection';
+import { applyBatch, checkpointName, leaseName } from './runner';
+import { tryAcquireLease } from '../db/lease';
+
+export const replayBatchSize = 5_000;
+/** A replay that dies leaves its lease for this long; another can then resume its work. */
+export const defaultReplayLeaseTtlMs = 30_000;
+/** Events behind the head at which a rebuild stops catching up and swaps (the rest is done under lock). */
+const swapWhenBehindEvents = 5_000;
+const swapLockTimeoutMs = 10_000;
+
+export interface ReplayProgress {
+  projection: string;
+  done: number;
+  /** Events between the start and the head, as known at the last look. */
+  total: number;
+  position: bigint;
+}
+
+const suffixed = (suffix: string): TableNames => (table) => `${table}__${suffix}`;
+
+function rebuildCheckpoint(projection: Projection, suffix: string): string {
+  return `${suffix}:${projection.name}:v${projection.version}`;
+}
+
+async function tablesExist(pool: Pool, names: string[]): Promise<boolean> {
+  const { rows } = await pool.query<{ n: string }>('select count(*) as n from pg_tables where tablename = any($1)', [names]);
+  return Number(rows[0].n) === names.length;
+}
+
+/**
+ * Copies of the live tables (same columns and indexes) under a suffix. With `resume`, tables
+ * and checkpoint left by an earlier run are kept, so a killed rebuild goes on where it stopped.
+ */
+async function prepareTables(pool: Pool, projection: Projection, suffix: string, resume: boolean): Promise<bigint> {
+  const t = suffixed(suffix);
+  const name = rebuildCheckpoint(projection, suffix);
+  if (resume && (await tablesExist(pool, projection.tables.map(t)))) {
+    const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [name]);
+    if (rows.length === 1) return BigInt(rows[0].position);
+  }
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    for (const table of projection.tables) {
+      await client.query(`drop table if exists ${t(table)}`);
+      await client.query(`create table ${t(table)} (like ${table} including all)`);
+    }
+    await client.query('delete from ledger_checkpoints where name = $1', [name]);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+  return 0n;
+}
+
+/** Applies every event after `after` up to `until` (or the head) to the suffixed tables. */
+async function catchUp(
+  store: EventStore,
+  client: PoolClient,
+  projection: Projection,
+  suffix: string,
+  after: bigint,
+  until: bigint | undefined,
+  onBatch: (events: RecordedEvent[]) => void | Promise<void>,
+): Promise<bigint> {
+  let position = after;
+  for (;;) {
+    let events = await store.readAll({ after: position, maxCount: replayBatchSize });
+    if (until !== undefined) events = events.filter((e) => e.position <= until);
+    if (events.length === 0) return position;
+    await applyBatch(client, projection, events, rebuildCheckpoint(projection, suffix), suffixed(suffix));
+    position = events[events.length - 1].position;
+    await onBatch(events);
+  }
+}
+
+/**
+ * Inside the caller's transaction, applies the events in (after, until] to the suffixed
+ * tables without touching any checkpoint; returns where it stopped.
+ */
+async function applyRange(
+  store: EventStore,
+  client: PoolClient,
+  projection: Projection,
+  tables: TableNames,
+  after: bigint,
+  until: bigint,
+  report: (events: RecordedEvent[]) => void,
+): Promise<bigint> {
+  let position = after;
+  while (position < until) {
+    const events = (await store.readAll({ after: position, maxCount: replayBatchSize })).filter((e) => e.position <= until);
+    if (events.length === 0) break;
+    const fresh = events.filter((e) => projection.handles(e));
+    if (fresh.length > 0) await projection.apply(client, fresh, tables);
+    position = events[events.length - 1].position;
+    report(events);
+  }
+  return position;
+}
+
+async function countAfter(store: EventStore, after: bigint): Promise<number> {
+  const head = await store.headPosition();
+  return head > after ? Number(head - after) : 0;
+}
+
+/**
+ * Rebuilds a projection from position 0 into `<table>__next` while the live tables keep
+ * serving, then swaps them in one short transaction that holds the projection's lease row,
+ * so the live runner pauses for exactly that long. Resumable: a killed rebuild continues.
+ */
+export async function replayProjection(
+  store: EventStore,
+  pool: Pool,
+  projection: Projection,
+  onProgress: (p: ReplayProgress) => void = () => undefined,
+  options: { leaseTtlMs?: number } = {},
+): Promise<ReplayProgress> {
+  const suffix = 'next';
+  const replayLease = `replay:${projection.name}`;
+  const owner = `replay-${process.pid}-${Date.now()}`;
+  const leaseTtlMs = options.leaseTtlMs ?? defaultReplayLeaseTtlMs;
+  if (!(await tryAcquireLease(pool, replayLease, owner, leaseTtlMs))) {
+    throw new Error(`another replay of ${projection.name} is running (or one died less than ${leaseTtlMs / 1000} s ago)`);
+  }
+  const client = await pool.connect();
+  try {
+    const start = await prepareTables(pool, projection, suffix, true);
+    const progress: ReplayProgress = { projection: projection.name, done: 0, total: await countAfter(store, 0n), position: start };
+    progress.done = Number(start);
+    const report = (events: RecordedEvent[]) => {
+      progress.done += events.length;
+      progress.position = events[events.length - 1].position;
+      onProgress(progress);
+    };
+    const renewLease = async (events: RecordedEvent[]) => {
+      report(events);
+      if (!(await tryAcquireLease(pool, replayLease, owner, leaseTtlMs))) throw new Error(`replay of ${projection.name} lost its lease`);
+    };
+    let position = start;
+    for (;;) {
+      position = await catchUp(store, client, projection, suffix, position, undefined, renewLease);
+      progress.total = Math.max(progress.total, progress.done + (await countAfter(store, position)));
+      if ((await countAfter(store, position)) <= swapWhenBehindEvents) break;
+    }
+    await swapIn(store, client, projection, suffix, position, report);
+    return progress;
+  } finally {
+    client.release();
+    await pool.query('delete from ledger_leases where name = $1 and owner = $2', [replayLease, owner]).catch(() => undefined);
+  }
+}
+
+async function swapIn(
+  store: EventStore,
+  client: PoolClient,
+  projection: Projection,
+  suffix: string,
+  rebuiltTo: bigint,
+  report: (events: RecordedEvent[]) => void,
+): Promise<void> {
+  const t = suffixed(suffix);
+  const live = checkpointName(projection);
+  await client.query('begin');
+  try {
+    await client.query(`set local lock_timeout = ${swapLockTimeoutMs}`);
+    // The live runner's batches take this row too: while we hold it, the live tables stand still.
+    await client.query(
+      `insert into ledger_leases (name, owner, expires_at) values ($1, 'nobody', now()) on conflict (name) do nothing`,
+      [leaseName(projection)],
+    );
+    await client.query('select 1 from ledger_leases where name = $1 for update', [leaseName(projection)]);
+    const { rows } = await client.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [live]);
+    const liveAt = rows.length === 0 ? 0n : BigInt(rows[0].position);
+    // Bring the copy exactly to the live checkpoint (or keep it ahead, if the live runner lags).
+    const position = await applyRange(store, client, projection, t, rebuiltTo, liveAt, report);
+    const stamp = Date.now().toString(36);
+    for (const table of projection.tables) {
+      await client.query(`alter table ${table} rename to ${table}__old_${stamp}`);
+      await client.query(`alter table ${t(table)} rename to ${table}`);
+    }
+    for (const table of [...projection.tables].reverse()) await client.query(`drop table ${table}__old_${stamp}`);
+    await client.query(
+      `insert into ledger_checkpoints (name, position) values ($1, $2)
+       on conflict (name) do update set position = excluded.position, updated_at = now()`,
+      [live, (position > liveAt ? position : liveAt).toString()],
+    );
+    await client.query('delete from ledger_checkpoints where name = $1', [rebuildCheckpoint(projection, suffix)]);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface TableDifference {
+  table: string;
+  /** 'live' rows missing from the rebuild, or 'rebuilt' rows missing from the live table. */
+  only: 'live' | 'rebuilt';
+  row: Record<string, unknown>;
+}
+
+export const maxReportedDifferences = 1_000;
+
+/**
+ * Rebuilds into scratch tables, brings them to exactly the live checkpoint while holding
+ * the live tables still, and lists every row that differs. Changes nothing live.
+ */
+export async function verifyProjection(
+  store: EventStore,
+  pool: Pool,
+  projection: Projection,
+  onProgress: (p: ReplayProgress) => void = () => undefined,
+): Promise<TableDifference[]> {
+  const suffix = 'verify';
+  const t = suffixed(suffix);
+  await prepareTables(pool, projection, suffix, false);
+  const client = await pool.connect();
+  try {
+    const progress: ReplayProgress = { projection: projection.name, done: 0, total: await countAfter(store, 0n), position: 0n };
+    const report = (events: RecordedEvent[]) => {
+      progress.done += events.length;
+      progress.position = events[events.length - 1].position;
+      onProgress(progress);
+    };
+    const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [
+      checkpointName(projection),
+    ]);
+    const liveAtStart = rows.length === 0 ? 0n : BigInt(rows[0].position);
+    const rebuilt = await catchUp(store, client, projection, suffix, 0n, liveAtStart, report);
+
+    await client.query('begin');
+    try {
+      await client.query(`set local lock_timeout = ${swapLockTimeoutMs}`);
+      await client.query('select 1 from ledger_leases where name = $1 for update', [leaseName(projection)]);
+      const now = await client.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [
+        checkpointName(projection),
+      ]);
+      const liveAt = now.rows.length === 0 ? 0n : BigInt(now.rows[0].position);
+      await applyRange(store, client, projection, t, rebuilt, liveAt, report);
+      const differences: TableDifference[] = [];
+      for (const table of projection.tables) {
+        for (const [only, a, b] of [
+          ['live', table, t(table)],
+          ['rebuilt', t(table), table],
+        ] as const) {
+          const diff = await client.query(`select * from ${a} except select * from ${b} limit ${maxReportedDifferences}`);
+          for (const row of diff.rows) differences.push({ table, only, row });
+        }
+      }
+      await client.query('rollback');
+      return differences;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    client.release();
+    for (const table of [...projection.tables].reverse()) await pool.query(`drop table if exists ${t(table)}`);
+    await pool.query('delete from ledger_checkpoints where name = $1', [rebuildCheckpoint(projection, suffix)]);
+  }
+}
