@@ -40,7 +40,7 @@ import {
   type TransferState,
 } from '../domain/transfer';
 import { loadCheckpoint, saveCheckpoint } from '../db/checkpoints';
-import { withLease } from '../db/lease';
+import { type LeasedWork, runLeased } from '../db/lease';
 import type { Logger } from '../logger';
 import { type EventStore, type RecordedEvent, type StreamAppend, WrongExpectedRevision } from '../eventstore/port';
 import { AccountCache } from './account-cache';
@@ -53,7 +53,6 @@ export const defaultProcessBatchSize = 1_000;
 /** A step whose appends keep conflicting is retried this often before the batch fails. */
 const maxStepAttempts = 8;
 const maxParallelTransferLoads = 32;
-const restartBackoffMs = { first: 100, max: 5_000 };
 
 export interface TransferProcessOptions {
   store: EventStore;
@@ -69,11 +68,7 @@ export interface TransferProcessOptions {
   leaseTtlMs?: number;
 }
 
-export interface RunningTransferProcess {
-  stop(): Promise<void>;
-  /** Rejects when the process dies (only when restartOnError is false). */
-  readonly done: Promise<void>;
-}
+export type RunningTransferProcess = LeasedWork;
 
 /** What an account decided, and its state after it (in the step's working copy). */
 interface Decided {
@@ -99,40 +94,6 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const clock = options.clock ?? (() => new Date());
   const faults = options.faults ?? noFaults;
   const log = logger.child({ component: name });
-  const stopping = new AbortController();
-
-  /** Holds the lease and follows the store until stopped, the lease is lost, or a batch fails. */
-  const runOnce = () =>
-    withLease(
-      pool,
-      name,
-      async (lease) => {
-        const accounts = new AccountCache(store);
-        const after = await loadCheckpoint(pool, name);
-        // Events up to here may have been worked before a crash: read their transfers' streams.
-        const recoveryUntil = await store.headPosition();
-        const subscription = store.subscribe({
-          after,
-          maxBatchSize: options.maxBatchSize ?? defaultProcessBatchSize,
-          handler: async (events) => {
-            await workBatch(events, recoveryUntil, accounts);
-            faults.check('before-checkpoint');
-            await saveCheckpoint(pool, name, events[events.length - 1].position);
-          },
-        });
-        const onLost = () => void subscription.stop();
-        lease.lost.addEventListener('abort', onLost, { once: true });
-        stopping.signal.addEventListener('abort', onLost, { once: true });
-        try {
-          await subscription.done;
-        } finally {
-          lease.lost.removeEventListener('abort', onLost);
-          stopping.signal.removeEventListener('abort', onLost);
-        }
-        if (lease.lost.aborted && !stopping.signal.aborted) throw new Error(`transfer process ${name} lost its lease`);
-      },
-      { stop: stopping.signal, ttlMs: options.leaseTtlMs },
-    );
 
   const workBatch = async (events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void> => {
     const work = await collectWork(events, recoveryUntil);
@@ -403,33 +364,30 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     }
   };
 
-  const done = (async () => {
-    for (let failures = 0; !stopping.signal.aborted; ) {
-      try {
-        await runOnce();
-        failures = 0;
-      } catch (err) {
-        if (stopping.signal.aborted) return;
-        if (!options.restartOnError) throw err;
-        failures++;
-        const delayMs = Math.min(restartBackoffMs.max, restartBackoffMs.first * 2 ** Math.min(failures, 10));
-        log.error({ err, delayMs }, 'transfer process failed; restarting from its checkpoint');
-        await new Promise((r) => setTimeout(r, delayMs));
-      }
-    }
-  })();
-  done.catch(() => undefined);
-
-  return {
-    done,
-    async stop() {
-      stopping.abort();
-      await done.catch(() => undefined);
+  return runLeased({
+    pool,
+    name,
+    restartOnError: options.restartOnError ?? true,
+    leaseTtlMs: options.leaseTtlMs,
+    onError: (err, delayMs) => log.error({ err, delayMs }, 'transfer process failed; restarting from its checkpoint'),
+    async start() {
+      const accounts = new AccountCache(store);
+      const after = await loadCheckpoint(pool, name);
+      // Events up to here may have been worked before a crash: read their transfers' streams.
+      const recoveryUntil = await store.headPosition();
+      return store.subscribe({
+        after,
+        maxBatchSize: options.maxBatchSize ?? defaultProcessBatchSize,
+        handler: async (events) => {
+          await workBatch(events, recoveryUntil, accounts);
+          faults.check('before-checkpoint');
+          await saveCheckpoint(pool, name, events[events.length - 1].position);
+        },
+      });
     },
-  };
+  });
 }
 
-/** Why a hold of this transfer is released: the client's or the expiry's decision, else a failed credit. */
 function releaseReason(state: TransferState): TransferCancelReason {
   return state.decision?.kind === 'void' ? state.decision.reason : 'CREDIT_FAILED';
 }

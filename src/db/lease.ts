@@ -59,3 +59,71 @@ export async function withLease<T>(
     await releaseLease(pool, name, owner).catch(() => undefined);
   }
 }
+
+export interface LeasedWork {
+  stop(): Promise<void>;
+  /** Settles when stopped; rejects with the first error when `restartOnError` is false. */
+  readonly done: Promise<void>;
+}
+
+const restartBackoffMs = { first: 100, max: 5_000 };
+
+/**
+ * Runs a subscriber that must have one owner at a time: waits for the lease, starts the
+ * subscription, and ends it when the lease is lost or `stop()` is called. After an error
+ * it starts again from scratch (the subscriber resumes from its checkpoint), with backoff,
+ * unless `restartOnError` is false.
+ */
+export function runLeased(options: {
+  pool: Pool;
+  name: string;
+  onError: (err: unknown, delayMs: number) => void;
+  restartOnError?: boolean;
+  leaseTtlMs?: number;
+  start: (lease: Lease) => Promise<{ stop(): Promise<void>; readonly done: Promise<void> }>;
+}): LeasedWork {
+  const stopping = new AbortController();
+  const runOnce = () =>
+    withLease(
+      options.pool,
+      options.name,
+      async (lease) => {
+        const subscription = await options.start(lease);
+        const end = () => void subscription.stop();
+        lease.lost.addEventListener('abort', end, { once: true });
+        stopping.signal.addEventListener('abort', end, { once: true });
+        try {
+          await subscription.done;
+        } finally {
+          lease.lost.removeEventListener('abort', end);
+          stopping.signal.removeEventListener('abort', end);
+        }
+        if (lease.lost.aborted && !stopping.signal.aborted) throw new Error(`${options.name} lost its lease`);
+      },
+      { stop: stopping.signal, ttlMs: options.leaseTtlMs },
+    );
+
+  const done = (async () => {
+    for (let failures = 0; !stopping.signal.aborted; ) {
+      try {
+        await runOnce();
+        failures = 0;
+      } catch (err) {
+        if (stopping.signal.aborted) return;
+        if (options.restartOnError === false) throw err;
+        failures++;
+        const delayMs = Math.min(restartBackoffMs.max, restartBackoffMs.first * 2 ** Math.min(failures, 10));
+        options.onError(err, delayMs);
+        await sleep(delayMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+      }
+    }
+  })();
+  done.catch(() => undefined);
+  return {
+    done,
+    async stop() {
+      stopping.abort();
+      await done.catch(() => undefined);
+    },
+  };
+}

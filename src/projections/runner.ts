@@ -1,13 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
 import { Gauge } from 'prom-client';
-import { withLease } from '../db/lease';
+import { type LeasedWork, runLeased } from '../db/lease';
 import type { EventStore, RecordedEvent } from '../eventstore/port';
 import type { Logger } from '../logger';
 import { liveTables, type Projection, type TableNames } from './projection';
 
 export const projectionBatchSize = 2_000;
-const restartBackoffMs = { first: 100, max: 5_000 };
 
 const lagPositions = new Gauge({
   name: 'ledger_projection_lag_positions',
@@ -66,9 +64,7 @@ export async function applyBatch(
   }
 }
 
-export interface RunningProjection {
-  stop(): Promise<void>;
-}
+export type RunningProjection = LeasedWork;
 
 /**
  * Keeps a projection's live tables up to date: one owner at a time (a lease that a standby
@@ -78,72 +74,37 @@ export function startProjection(options: { projection: Projection; store: EventS
   const { projection, store, pool } = options;
   const log = options.logger.child({ component: 'projection', projection: projection.name });
   const checkpoint = checkpointName(projection);
-  const stopping = new AbortController();
-
-  const runOnce = () =>
-    withLease(
-      pool,
-      leaseName(projection),
-      async (lease) => {
-        const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [checkpoint]);
-        const after = rows.length === 0 ? 0n : BigInt(rows[0].position);
-        // A transaction-pooler-safe fence: the batch commits only while this lease is ours.
-        const fenceFor = (client: PoolClient) => async () => {
-          const held = await client.query(
-            'select 1 from ledger_leases where name = $1 and owner = $2 and expires_at > now() for update',
-            [lease.name, lease.owner],
-          );
-          if (held.rowCount !== 1) throw new Error(`projection ${projection.name} lost its lease`);
-        };
-        const subscription = store.subscribe({
-          after,
-          maxBatchSize: projectionBatchSize,
-          handler: async (events) => {
-            const client = await pool.connect();
-            try {
-              await applyBatch(client, projection, events, checkpoint, liveTables, fenceFor(client));
-            } finally {
-              client.release();
-            }
-            const last = events[events.length - 1];
-            const head = await store.headPosition();
-            lagPositions.set({ projection: projection.name }, Number(head - last.position));
-            lagSeconds.set({ projection: projection.name }, head > last.position ? (Date.now() - last.createdAt.getTime()) / 1000 : 0);
-          },
-        });
-        const onStop = () => void subscription.stop();
-        lease.lost.addEventListener('abort', onStop, { once: true });
-        stopping.signal.addEventListener('abort', onStop, { once: true });
-        try {
-          await subscription.done;
-        } finally {
-          lease.lost.removeEventListener('abort', onStop);
-          stopping.signal.removeEventListener('abort', onStop);
-        }
-        if (lease.lost.aborted && !stopping.signal.aborted) throw new Error(`projection ${projection.name} lost its lease`);
-      },
-      { stop: stopping.signal, ttlMs: options.leaseTtlMs },
-    );
-
-  const done = (async () => {
-    for (let failures = 0; !stopping.signal.aborted; ) {
-      try {
-        await runOnce();
-        failures = 0;
-      } catch (err) {
-        if (stopping.signal.aborted) return;
-        failures++;
-        const delayMs = Math.min(restartBackoffMs.max, restartBackoffMs.first * 2 ** Math.min(failures, 10));
-        log.error({ err, delayMs }, 'projection failed; restarting from its checkpoint');
-        await sleep(delayMs, undefined, { signal: stopping.signal }).catch(() => undefined);
-      }
-    }
-  })();
-
-  return {
-    async stop() {
-      stopping.abort();
-      await done;
+  return runLeased({
+    pool,
+    name: leaseName(projection),
+    leaseTtlMs: options.leaseTtlMs,
+    onError: (err, delayMs) => log.error({ err, delayMs }, 'projection failed; restarting from its checkpoint'),
+    async start(lease) {
+      const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [checkpoint]);
+      // A transaction-pooler-safe fence: a batch commits only while this lease is ours.
+      const fence = (client: PoolClient) => async () => {
+        const held = await client.query(
+          'select 1 from ledger_leases where name = $1 and owner = $2 and expires_at > now() for update',
+          [lease.name, lease.owner],
+        );
+        if (held.rowCount !== 1) throw new Error(`projection ${projection.name} lost its lease`);
+      };
+      return store.subscribe({
+        after: rows.length === 0 ? 0n : BigInt(rows[0].position),
+        maxBatchSize: projectionBatchSize,
+        handler: async (events) => {
+          const client = await pool.connect();
+          try {
+            await applyBatch(client, projection, events, checkpoint, liveTables, fence(client));
+          } finally {
+            client.release();
+          }
+          const last = events[events.length - 1];
+          const head = await store.headPosition();
+          lagPositions.set({ projection: projection.name }, Number(head - last.position));
+          lagSeconds.set({ projection: projection.name }, head > last.position ? (Date.now() - last.createdAt.getTime()) / 1000 : 0);
+        },
+      });
     },
-  };
+  });
 }
