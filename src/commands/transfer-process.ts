@@ -358,7 +358,9 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   };
 
   const unindexFinished = async (work: Work[]): Promise<void> => {
-    const finished = work.filter((w) => isTerminalTransferStatus(w.transfer.state.status)).map((w) => w.transferId);
+    const finished = work
+      .filter((w) => w.transfer.state.request!.mode === 'pending' && isTerminalTransferStatus(w.transfer.state.status))
+      .map((w) => w.transferId);
     if (finished.length > 0) {
       await pool.query('delete from ledger_pending_expiries where transfer_id = any($1::text[])', [finished]);
     }
