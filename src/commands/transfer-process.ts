@@ -280,7 +280,8 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
         }
       },
       (_, e) => ({ id: eventId(transferIdOf(e), 'credit'), correlationId: transferIdOf(e) }),
-      false,
+      // A refused credit writes nothing; check it was refused on the account as it is now.
+      true,
     );
     for (const w of work) {
       if (w.outcome?.kind === 'credited') w.record.push({ type: 'MarkCredited', data: { transferId: w.transferId, now } });

@@ -45,8 +45,9 @@ export async function withLease<T>(
     await sleep(renewEveryMs, undefined, { signal: options.stop }).catch(() => undefined);
   }
   const lost = new AbortController();
+  let renewal: Promise<unknown> = Promise.resolve();
   const renewer = setInterval(() => {
-    tryAcquireLease(pool, name, owner, ttlMs).then(
+    renewal = tryAcquireLease(pool, name, owner, ttlMs).then(
       (held) => held || lost.abort(new Error(`lease ${name} was lost`)),
       (err: unknown) => lost.abort(err),
     );
@@ -55,6 +56,8 @@ export async function withLease<T>(
     return await work({ name, owner, lost: lost.signal });
   } finally {
     clearInterval(renewer);
+    // A renewal still in flight would re-create the row after the release below.
+    await renewal;
     lost.abort(new Error(`lease ${name} released`));
     await releaseLease(pool, name, owner).catch(() => undefined);
   }
@@ -92,6 +95,8 @@ export function runLeased(options: {
         const end = () => void subscription.stop();
         lease.lost.addEventListener('abort', end, { once: true });
         stopping.signal.addEventListener('abort', end, { once: true });
+        // Either may have fired while `start` ran, before anyone listened.
+        if (lease.lost.aborted || stopping.signal.aborted) end();
         try {
           await subscription.done;
         } finally {
