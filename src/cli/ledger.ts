@@ -1,38 +1,172 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { openDatabase } from '../db/database';
+import { openEventStore } from '../eventstore';
+import type { EventStore } from '../eventstore/port';
 import { createLogger } from '../logger';
+import { allProjections, findProjection } from '../projections';
+import type { Projection } from '../projections/projection';
+import { maxReportedDifferences, replayProjection, verifyProjection } from '../projections/replay';
+import { ProgressReporter } from './progress';
+
+const projectionNames = allProjections.map((p) => p.name).join(', ');
 
 const usage = `usage: ledger <command> [options]
 
 commands:
-  migrate     apply pending database migrations (DATABASE_URL, or the embedded default)
-  help        print this text`;
+  migrate                            apply pending database migrations (DATABASE_URL, or the embedded default)
+  replay <projection...> | --all     rebuild read models from the event store into <table>__next while the
+                                     live tables keep serving, then swap them in, one projection at a time.
+                                     Killed midway, it resumes: run the same command again (a killed run
+                                     holds its replay lease for up to 30 s more).
+  replay --verify <projection...> | --all
+                                     rebuild into scratch tables up to the live checkpoint and print every row
+                                     that differs from the live tables, one line each:
+                                       DIFF <projection> <table> only-in-<live|rebuilt> <row as JSON>
+                                     changes nothing live; exit code 1 if there is any difference
+  help                               print this text
+
+projections: ${projectionNames}
+exit codes: 0 done (no differences), 1 differences found (--verify), 2 bad arguments or failure`;
+
+class UsageError extends Error {}
 
 /** The `ledger` command. Unknown commands and flags are errors, never ignored. */
 export async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const logger = createLogger();
-  switch (command) {
-    case 'migrate': {
-      parseArgs({ args: rest, options: {}, strict: true, allowPositionals: false });
-      const db = await openDatabase(loadConfig(), logger);
-      await db.close();
-      return 0;
+  try {
+    switch (command) {
+      case 'migrate': {
+        parse(rest, {}, false);
+        const db = await openDatabase(loadConfig(), createLogger());
+        await db.close();
+        return 0;
+      }
+      case 'replay':
+        return await replay(rest);
+      case 'help':
+      case '--help':
+      case '-h':
+      case undefined:
+        process.stdout.write(`${usage}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
-    case 'help':
-    case '--help':
-    case undefined:
-      process.stdout.write(`${usage}\n`);
-      return command === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`ledger: unknown command ${JSON.stringify(command)}\n${usage}\n`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ledger: ${err.message}\n${usage}\n`);
       return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ledger: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
   }
 }
 
+type Flags = Record<string, { type: 'boolean'; short?: string }>;
+
+/** node:util parseArgs, strict; its errors (unknown flags, stray arguments) become usage errors. */
+function parse<T extends Flags>(args: string[], options: T, allowPositionals: boolean) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** The projections a replay names; every problem with the arguments is a UsageError. */
+function chooseProjections(names: string[], all: boolean, verb: string): Projection[] {
+  if (all && names.length > 0) throw new UsageError('give projection names or --all, not both');
+  if (all) return [...allProjections];
+  if (names.length === 0) throw new UsageError(`name the projections to ${verb} (${projectionNames}), or give --all`);
+  const unknown = names.filter((n) => !findProjection(n));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown projection${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${projectionNames})`);
+  }
+  return [...new Set(names)].map((n) => findProjection(n)!);
+}
+
+/** The logger at warn or quieter, so log lines do not break into the progress output. */
+function quietLevel(level: string): string {
+  return ['error', 'fatal', 'silent'].includes(level) ? level : 'warn';
+}
+
+async function replay(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { all: { type: 'boolean' }, verify: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    true,
+  );
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const projections = chooseProjections(positionals, values.all === true, values.verify ? 'verify' : 'replay');
+  const config = loadConfig();
+  const logger = createLogger(quietLevel(config.logLevel));
+  const db = await openDatabase(config, logger);
+  let store: EventStore | undefined;
+  const progress = new ProgressReporter(process.stdout, { verb: values.verify ? 'verify' : 'replay' });
+  let current = '';
+  try {
+    store = openEventStore(config, db.pool, logger);
+    let differences = 0;
+    for (const projection of projections) {
+      current = projection.name;
+      progress.begin(projection.name);
+      if (!values.verify) {
+        progress.finish(await replayProjection(store, db.pool, projection, (p) => progress.update(p)));
+        continue;
+      }
+      let last = { projection: projection.name, done: 0, total: 0, position: 0n };
+      const found = await verifyProjection(store, db.pool, projection, (p) => {
+        last = { ...p };
+        progress.update(p);
+      });
+      progress.finish(last);
+      for (const d of found) {
+        process.stdout.write(`DIFF ${projection.name} ${d.table} only-in-${d.only} ${JSON.stringify(d.row, jsonSafe)}\n`);
+      }
+      const perGroup = new Map<string, number>();
+      for (const d of found) perGroup.set(`${d.table} only-in-${d.only}`, (perGroup.get(`${d.table} only-in-${d.only}`) ?? 0) + 1);
+      for (const [group, n] of perGroup) {
+        if (n >= maxReportedDifferences) process.stderr.write(`ledger: ${projection.name} ${group}: only the first ${n} rows are listed\n`);
+      }
+      differences += found.length;
+    }
+    if (values.verify) {
+      if (differences === 0) process.stdout.write('no differences\n');
+      return differences === 0 ? 0 : 1;
+    }
+    return 0;
+  } catch (err) {
+    progress.abort();
+    const what = values.verify ? 'verify' : 'replay';
+    process.stderr.write(`ledger: ${what}${current && ` of ${current}`} failed: ${(err as Error).message}\n`);
+    if (!values.verify && current) process.stderr.write('ledger: run the same command again to resume where it stopped\n');
+    return 2;
+  } finally {
+    await store?.close();
+    await db.close();
+  }
+}
+
+/** Rows come from node-postgres (bigint columns as strings), but be safe with BigInt anyway. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
 if (require.main === module) {
+  // Ctrl-C: end a redrawn progress line; a killed replay resumes when run again.
+  process.once('SIGINT', () => {
+    if (process.stdout.isTTY) process.stdout.write('\n');
+    process.stderr.write('ledger: interrupted (a replay resumes where it stopped when run again)\n');
+    process.exit(130);
+  });
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {

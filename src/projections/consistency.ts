@@ -16,6 +16,7 @@ export class ProjectionBehind extends LedgerError {
 /** The lowest position all of these projections have applied (0n if one never ran). */
 export async function projectionsPosition(pool: Pool, projections: readonly Projection[]): Promise<bigint> {
   const names = projections.map(checkpointName);
+  if (names.length === 0) throw new RangeError('no projections to wait for');
   const { rows } = await pool.query<{ name: string; position: string }>(
     'select name, position from ledger_checkpoints where name = any($1)',
     [names],

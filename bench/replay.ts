@@ -1,0 +1,563 @@
+/**
+ * npm run bench:replay — how fast the read models rebuild, and how far they trail the
+ * event store under load, on this machine. A benchmark, not a test: it prints figures and
+ * checks them against the issue's targets.
+ *
+ * Part 1, rebuild: a scratch database is filled with BENCH_EVENTS (default 1,000,000)
+ * ledger events appended straight through the store in big multi-stream batches, shaped as
+ * the transfer process writes them: AccountOpened for BENCH_ACCOUNTS (10,000) accounts and a
+ * funding account, then per transfer TransferRequested, FundsHeld (source), FundsCredited
+ * (destination), FundsDebited (source), TransferHeld + TransferCredited + TransferCommitted,
+ * with amounts that keep every account consistent. Then replayProjection rebuilds each
+ * projection from position 0 (as `ledger replay --all` does), timed, with a breakdown of
+ * where the time goes: reading (and decoding rows), the projection's JS (event decoding and
+ * folding) and SQL, and the batch bookkeeping.
+ *
+ * Part 2, lag: the transfer process and the projections run on that database (in this one
+ * process, as src/main.ts composes them) while 4 loops request transfers in batches of 100
+ * for BENCH_LAG_SECONDS (15 s, after a 3 s warm-up), paced to BENCH_LAG_RATE transfers/s in
+ * all (1,000; 0: as fast as they go). Every 50 ms the store's head position is sampled; the
+ * lag of a sample is the time until both projections' checkpoints reach it (checked every
+ * 10 ms): the target is on its p99. Also printed: each time the checkpoints move, the age of
+ * the oldest event they moved over (written → applied, including any time the event was not
+ * yet visible to subscribers), this process's CPU and event-loop delay, and with
+ * BENCH_PROFILE=1 where the live projections' time goes.
+ */
+import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Pool, type PoolClient } from 'pg';
+import { toEventToAppend } from '../src/commands/aggregates';
+import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
+import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
+import { saveCheckpoint } from '../src/db/checkpoints';
+import { migrate } from '../src/db/migrate';
+import { resolvePostgres } from '../src/db/resolve-postgres';
+import { databaseUrl } from '../src/db/url';
+import { parseEvent, type LedgerEvent } from '../src/domain/events';
+import { accountStream, transferStream } from '../src/domain/streams';
+import { PostgresEventStore } from '../src/eventstore/postgres';
+import { ANY, type EventStore, type EventToAppend, NO_STREAM, type RecordedEvent, type StreamAppend } from '../src/eventstore/port';
+import { createLogger } from '../src/logger';
+import { allProjections, startProjections } from '../src/projections';
+import { projectionsPosition } from '../src/projections/consistency';
+import type { Projection } from '../src/projections/projection';
+import { replayBatchSize, replayProjection } from '../src/projections/replay';
+import { startProjection } from '../src/projections/runner';
+
+const targetEvents = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
+const lagSeconds = Number(process.env.BENCH_LAG_SECONDS ?? 15);
+/** Transfers requested per second in part 2 (0: as fast as the loops go). */
+const lagRate = Number(process.env.BENCH_LAG_RATE ?? 1_000);
+const profile = process.env.BENCH_PROFILE === '1';
+const warmUpSeconds = 3;
+const replayTarget = 50_000;
+const lagP99TargetMs = 250;
+const currency = 'EUR';
+const bank = 'bank-eur';
+/** Each account starts with 1,000,000.00; transfers move 0.01 to 100.00. */
+const fundingMinor = 100_000_000n;
+const transfersPerRound = 1_000;
+const writers = 4;
+const loadLoops = 4;
+const loadBatch = 100;
+const headSampleMs = 50;
+const reachedPollMs = 10;
+
+const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
+const randomInt = (n: number) => Math.floor(Math.random() * n);
+const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
+
+function report(name: string, value: number, unit: string, target?: { atLeast?: number; atMost?: number }): void {
+  let verdict = '';
+  if (target?.atLeast !== undefined) verdict = `  (target ≥ ${target.atLeast.toLocaleString('en-US')}: ${value >= target.atLeast ? 'met' : 'MISSED'})`;
+  if (target?.atMost !== undefined) verdict = `  (target ≤ ${target.atMost.toLocaleString('en-US')}: ${value <= target.atMost ? 'met' : 'MISSED'})`;
+  console.log(`${name.padEnd(56)} ${Math.round(value).toLocaleString('en-US').padStart(10)} ${unit}${verdict}`);
+}
+
+function detail(name: string, text: string): void {
+  console.log(`  ${name.padEnd(54)} ${text}`);
+}
+
+// ---- part 1: the events ---------------------------------------------------------------
+
+interface Transfer {
+  id: string;
+  from: string;
+  to: string;
+  amount: bigint;
+}
+
+function envelope(event: LedgerEvent, correlationId: string): EventToAppend {
+  return toEventToAppend({ id: randomUUID(), event, correlationId });
+}
+
+/** One append per account (streams sorted, so concurrent writers lock them in one order). */
+function accountAppends(transfers: Transfer[], account: (t: Transfer) => string, event: (t: Transfer) => LedgerEvent): StreamAppend[] {
+  const byAccount = new Map<string, EventToAppend[]>();
+  for (const t of transfers) {
+    const id = account(t);
+    let events = byAccount.get(id);
+    if (!events) byAccount.set(id, (events = []));
+    events.push(envelope(event(t), t.id));
+  }
+  return [...byAccount.keys()].sort().map((id) => ({ streamName: accountStream(id), expectedRevision: ANY, events: byAccount.get(id)! }));
+}
+
+/** A round of transfers, written in the steps (and append shapes) of the transfer process. */
+async function writeRound(store: EventStore, transfers: Transfer[]): Promise<number> {
+  const at = new Date();
+  await store.appendMultiple(
+    transfers.map((t) => ({
+      streamName: transferStream(t.id),
+      expectedRevision: NO_STREAM,
+      events: [
+        envelope(
+          {
+            type: 'TransferRequested',
+            data: { transferId: t.id, sourceAccount: t.from, destinationAccount: t.to, amountMinor: t.amount, currency, mode: 'immediate', requestedAt: at },
+          },
+          t.id,
+        ),
+      ],
+    })),
+  );
+  const move = { at };
+  await store.appendMultiple(accountAppends(transfers, (t) => t.from, (t) => ({ type: 'FundsHeld', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, ...move } })));
+  await store.appendMultiple(accountAppends(transfers, (t) => t.to, (t) => ({ type: 'FundsCredited', data: { accountId: t.to, transferId: t.id, amountMinor: t.amount, ...move } })));
+  await store.appendMultiple(
+    accountAppends(transfers, (t) => t.from, (t) => ({ type: 'FundsDebited', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, releasedMinor: 0n, ...move } })),
+  );
+  await store.appendMultiple(
+    transfers.map((t) => ({
+      streamName: transferStream(t.id),
+      expectedRevision: 0n,
+      events: [
+        envelope({ type: 'TransferHeld', data: { transferId: t.id, at } }, t.id),
+        envelope({ type: 'TransferCredited', data: { transferId: t.id, amountMinor: t.amount, at } }, t.id),
+        envelope({ type: 'TransferCommitted', data: { transferId: t.id, amountMinor: t.amount, at } }, t.id),
+      ],
+    })),
+  );
+  return transfers.length * 7;
+}
+
+/** Runs the rounds `writers` at a time. */
+async function writeRounds(store: EventStore, rounds: Transfer[][]): Promise<number> {
+  let next = 0;
+  let written = 0;
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (next < rounds.length) {
+        const n = await writeRound(store, rounds[next++]);
+        written += n;
+      }
+    }),
+  );
+  return written;
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+}
+
+async function generate(store: EventStore, pool: Pool): Promise<number> {
+  const started = performance.now();
+  const openedAt = new Date();
+  const open = (id: string, overdraft: 'none' | 'unlimited'): StreamAppend => ({
+    streamName: accountStream(id),
+    expectedRevision: NO_STREAM,
+    events: [envelope({ type: 'AccountOpened', data: { accountId: id, currency, overdraft: { kind: overdraft }, metadata: { bench: true }, openedAt } }, id)],
+  });
+  await store.appendMultiple([open(bank, 'unlimited')]);
+  for (const ids of chunk(Array.from({ length: accountCount }, (_, i) => accountId(i)), 1_000)) {
+    await store.appendMultiple(ids.map((id) => open(id, 'none')));
+  }
+  let total = accountCount + 1;
+  const funding = Array.from({ length: accountCount }, (_, i) => ({ id: randomUUID(), from: bank, to: accountId(i), amount: fundingMinor }));
+  total += await writeRounds(store, chunk(funding, transfersPerRound));
+  const random = Array.from({ length: Math.max(0, Math.ceil((targetEvents - total) / 7)) }, () => {
+    const from = randomInt(accountCount);
+    const to = (from + 1 + randomInt(accountCount - 1)) % accountCount;
+    return { id: randomUUID(), from: accountId(from), to: accountId(to), amount: BigInt(1 + randomInt(10_000)) };
+  });
+  total += await writeRounds(store, chunk(random, transfersPerRound));
+  const elapsed = seconds(started);
+  // Everything written is final (no append in flight), and the table is vacuumed and
+  // analysed, as it would be long after the events were written.
+  const { rows } = await pool.query<{ n: string }>('select max(position)::text as n from ledger_events');
+  while ((await store.headPosition()) < BigInt(rows[0].n)) await sleep(10);
+  await pool.query('vacuum analyze ledger_events');
+  await pool.query('vacuum analyze ledger_streams');
+  console.log(
+    `generated ${total.toLocaleString('en-US')} events (${accountCount.toLocaleString('en-US')} accounts, ` +
+      `${(funding.length + random.length).toLocaleString('en-US')} transfers) in ${elapsed.toFixed(1)} s ` +
+      `(${Math.round(total / elapsed).toLocaleString('en-US')} events/s)\n`,
+  );
+  return total;
+}
+
+// ---- part 1: the rebuild, instrumented --------------------------------------------------
+
+interface Timings {
+  /** store.readAll: the query, the rows' transfer and node-postgres decoding them (JSON, dates). */
+  readMs: number;
+  reads: number;
+  /** store.headPosition, as replayProjection asks it between catch-up rounds. */
+  headMs: number;
+  /** projection.apply in all. */
+  applyMs: number;
+  applies: number;
+  /** SQL sent by projection.apply (select of current rows, upserts). */
+  applySqlMs: number;
+  /** Other SQL on the replay's connection: begin, checkpoint select for update and upsert, commit, swap. */
+  batchSqlMs: number;
+  /** SQL on the pool: the replay lease (renewed after every batch), prepare, clean-up. */
+  poolSqlMs: number;
+  /** applySqlMs by statement ("select rm_accounts", "insert rm_account_entries", ...). */
+  applyStatements: Map<string, number>;
+  /** batchSqlMs by statement. */
+  batchStatements: Map<string, number>;
+  inApply: boolean;
+}
+
+const newTimings = (): Timings => ({ readMs: 0, reads: 0, headMs: 0, applyMs: 0, applies: 0, applySqlMs: 0, batchSqlMs: 0, poolSqlMs: 0, applyStatements: new Map(), batchStatements: new Map(), inApply: false });
+
+type AnyQuery = (...args: unknown[]) => Promise<unknown>;
+
+/** Wraps `query` of a pg Pool or PoolClient, adding its time to `add`. */
+function timedQueries<T extends object>(target: T, add: (ms: number, sql: string) => void, connect?: (client: PoolClient) => PoolClient): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop, t);
+      if (prop === 'query') {
+        return async (...args: unknown[]) => {
+          const s = performance.now();
+          try {
+            return await (value as AnyQuery).apply(t, args);
+          } finally {
+            add(performance.now() - s, typeof args[0] === 'string' ? args[0] : '');
+          }
+        };
+      }
+      if (prop === 'connect' && connect) return async () => connect(await (t as unknown as Pool).connect());
+      return typeof value === 'function' ? (value as AnyQuery).bind(t) : value;
+    },
+  });
+}
+
+function instrumented(store: EventStore, pool: Pool, projection: Projection, t: Timings): { store: EventStore; pool: Pool; projection: Projection } {
+  const timedStore = new Proxy(store, {
+    get(s, prop) {
+      const value: unknown = Reflect.get(s, prop, s);
+      if (prop === 'readAll' || prop === 'headPosition') {
+        return async (...args: unknown[]) => {
+          const start = performance.now();
+          try {
+            return await (value as AnyQuery).apply(s, args);
+          } finally {
+            if (prop === 'readAll') {
+              t.readMs += performance.now() - start;
+              t.reads++;
+            } else {
+              t.headMs += performance.now() - start;
+            }
+          }
+        };
+      }
+      return typeof value === 'function' ? (value as AnyQuery).bind(s) : value;
+    },
+  });
+  const client = (c: PoolClient) =>
+    timedQueries(c, (ms, sql) => {
+      const m = /^\s*(\w+).*?\b(?:from|into)\s+(\w+)/s.exec(sql);
+      const key = m ? `${m[1]} ${m[2].replace(/__next$/, '')}` : sql.trim().split(/\s+/).slice(0, 2).join(' ');
+      const statements = t.inApply ? t.applyStatements : t.batchStatements;
+      statements.set(key, (statements.get(key) ?? 0) + ms);
+      if (t.inApply) t.applySqlMs += ms;
+      else t.batchSqlMs += ms;
+    });
+  const timedPool = timedQueries(pool, (ms) => (t.poolSqlMs += ms), client);
+  const timedProjection: Projection = {
+    name: projection.name,
+    version: projection.version,
+    tables: projection.tables,
+    handles: (e) => projection.handles(e),
+    async apply(tx, events, tables) {
+      const start = performance.now();
+      t.inApply = true;
+      try {
+        await projection.apply(tx, events, tables);
+      } finally {
+        t.inApply = false;
+        t.applyMs += performance.now() - start;
+        t.applies++;
+      }
+    },
+  };
+  return { store: timedStore, pool: timedPool, projection: timedProjection };
+}
+
+/** Per event, what decoding costs alone (zod, as the projections call it), over a sample. */
+async function decodeCost(store: EventStore, sample: number): Promise<number> {
+  const events: RecordedEvent[] = [];
+  const head = await store.headPosition();
+  for (let after = head > BigInt(sample) ? head - BigInt(sample) : 0n; events.length < sample; ) {
+    const page = await store.readAll({ after, maxCount: replayBatchSize });
+    if (page.length === 0) break;
+    events.push(...page);
+    after = page[page.length - 1].position;
+  }
+  const start = performance.now();
+  for (const e of events) parseEvent(e);
+  return ((performance.now() - start) * 1000) / events.length;
+}
+
+/** readAll's query with node-postgres decoding nothing (every value a string), over the whole log. */
+async function rawReadMs(pool: Pool): Promise<number> {
+  const raw = { getTypeParser: () => (value: string) => value };
+  const start = performance.now();
+  for (let after = '0'; ; ) {
+    const { rows } = await pool.query<{ position: string }>({
+      text: `select position, transaction_id, event_id, stream_name, revision, type, data, metadata, created_at,
+                    pg_snapshot_xmin(pg_current_snapshot())::text as safe_xmin
+               from ledger_events where position > $1 order by position limit $2`,
+      values: [after, replayBatchSize],
+      types: raw,
+    });
+    if (rows.length === 0) return performance.now() - start;
+    after = rows[rows.length - 1].position;
+  }
+}
+
+async function rebuild(store: EventStore, pool: Pool, events: number): Promise<void> {
+  let allEvents = 0;
+  let allMs = 0;
+  const breakdowns: [string, Timings, number, number][] = [];
+  for (const projection of allProjections) {
+    const t = newTimings();
+    const wrapped = instrumented(store, pool, projection, t);
+    let done = 0;
+    const started = performance.now();
+    const result = await replayProjection(wrapped.store, wrapped.pool, wrapped.projection, (p) => void (done = p.done));
+    const ms = performance.now() - started;
+    done = Math.max(done, result.done);
+    allEvents += done;
+    allMs += ms;
+    report(`replay ${projection.name} over ${done.toLocaleString('en-US')} events`, done / (ms / 1000), 'events/s', { atLeast: replayTarget });
+    breakdowns.push([projection.name, t, ms, done]);
+  }
+  report(`replay --all (${allProjections.length} projections in turn), per projection`, allEvents / (allMs / 1000), 'events/s', { atLeast: replayTarget });
+  detail('replay --all wall time', `${(allMs / 1000).toFixed(1)} s for ${events.toLocaleString('en-US')} events in the store`);
+
+  console.log('\nwhere the rebuild time goes (ms, share of the projection\'s replay):');
+  const usPerEvent = await decodeCost(store, 100_000);
+  for (const [name, t, ms, done] of breakdowns) {
+    const pct = (x: number) => `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
+    const applyJs = t.applyMs - t.applySqlMs;
+    const handled = (await pool.query<{ n: string }>(`select count(*) as n from ledger_events where stream_name like $1`, [
+      name === 'accounts' ? 'account-%' : 'transfer-%',
+    ])).rows[0].n;
+    const decodeMs = (Number(handled) * usPerEvent) / 1000;
+    console.log(`  ${name}: ${(ms / 1000).toFixed(1)} s, ${t.reads} reads of ≤ ${replayBatchSize} events, ${Number(handled).toLocaleString('en-US')} of ${done.toLocaleString('en-US')} events handled`);
+    detail('read (readAll: query, transfer, row decoding)', pct(t.readMs));
+    detail('apply, JavaScript (event decoding, folding, params)', pct(applyJs));
+    detail(`  of which zod decoding alone (${usPerEvent.toFixed(1)} µs/event, est.)`, pct(decodeMs));
+    detail('apply, SQL (select current rows, upserts)', pct(t.applySqlMs));
+    for (const [statement, sqlMs] of t.applyStatements) detail(`  ${statement}`, pct(sqlMs));
+    detail('batch SQL (begin, checkpoint lock + upsert, commit, swap)', pct(t.batchSqlMs));
+    for (const [statement, sqlMs] of t.batchStatements) detail(`  ${statement}`, pct(sqlMs));
+    detail('pool SQL (lease renewal per batch, prepare, clean-up)', pct(t.poolSqlMs));
+    detail('headPosition', pct(t.headMs));
+    detail('unaccounted (JS between calls, GC)', pct(ms - t.readMs - t.applyMs - t.batchSqlMs - t.poolSqlMs - t.headMs));
+  }
+  const rawMs = await rawReadMs(pool);
+  const readMs = breakdowns.reduce((n, [, t]) => n + t.readMs, 0) / breakdowns.length;
+  console.log(
+    `  the whole log read with the same query but no row decoding: ${Math.round(rawMs).toLocaleString('en-US')} ms ` +
+      `(readAll: ${Math.round(readMs).toLocaleString('en-US')} ms per replay)`,
+  );
+}
+
+// ---- part 2: lag under load -------------------------------------------------------------
+
+const loopDelayResolutionMs = 10;
+/** The histogram holds the time between its timer's ticks: the delay is what exceeds the resolution. */
+const delayMs = (ns: number) => Math.max(0, Math.round(ns / 1e6 - loopDelayResolutionMs));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  // The history is all committed transfers: the process starts at the head.
+  await saveCheckpoint(pool, transferProcessName, await store.headPosition());
+  const transferProcess = startTransferProcess({ store, pool, logger });
+  // BENCH_PROFILE=1: the same runners (startProjection per projection, as startProjections
+  // does) on instrumented store, pool and projections, to see where their time goes.
+  const live = allProjections.map((projection) => ({ projection, t: newTimings() }));
+  const projections = profile
+    ? (() => {
+        const running = live.map(({ projection, t }) => startProjection({ ...instrumented(store, pool, projection, t), logger }));
+        return { stop: async () => void (await Promise.all(running.map((r) => r.stop()))) };
+      })()
+    : startProjections(store, pool, logger);
+  const commands = new TransferCommands(store);
+
+  let stopLoad = false;
+  let measuring = false;
+  let requested = 0;
+  let refused = 0;
+  // Open-loop pacing: loop i sends its k-th batch at start + (k + i / loops) * interval, or
+  // at once when it is behind; with lagRate 0 every loop sends as fast as it can.
+  const intervalMs = lagRate > 0 ? (loadLoops * loadBatch * 1000) / lagRate : 0;
+  const loadStart = performance.now();
+  const loops = Array.from({ length: loadLoops }, async (_, i) => {
+    for (let k = 0; !stopLoad; k++) {
+      const due = loadStart + (k + i / loadLoops) * intervalMs;
+      if (due > performance.now()) await sleep(due - performance.now());
+      if (stopLoad) return;
+      const inputs: TransferRequestInput[] = Array.from({ length: loadBatch }, () => {
+        const from = randomInt(accountCount);
+        const to = (from + 1 + randomInt(accountCount - 1)) % accountCount;
+        return { sourceAccount: accountId(from), destinationAccount: accountId(to), amountMinor: BigInt(1 + randomInt(10_000)) };
+      });
+      const outcomes = await commands.requestTransfers(inputs);
+      if (measuring) {
+        requested += outcomes.filter((o) => o.ok).length;
+        refused += outcomes.filter((o) => !o.ok).length;
+      }
+    }
+  });
+
+  const pending: { at: number; head: bigint }[] = [];
+  const lags: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const head = await store.headPosition();
+      if (measuring) pending.push({ at: performance.now(), head });
+      await sleep(headSampleMs);
+    }
+  })();
+  // Also, each time the checkpoints move, the age of the oldest event they moved over:
+  // written (createdAt, the append's start) to applied, whatever held its visibility back.
+  const ages: number[] = [];
+  let reached = await projectionsPosition(pool, allProjections);
+  const resolver = (async () => {
+    while (sampling || pending.length > 0) {
+      const previous = reached;
+      reached = await projectionsPosition(pool, allProjections);
+      const now = performance.now();
+      const wallNow = Date.now();
+      while (pending.length > 0 && pending[0].head <= reached) lags.push(now - pending.shift()!.at);
+      if (measuring && reached > previous) {
+        const { rows } = await pool.query<{ oldest: Date }>(
+          'select min(created_at) as oldest from ledger_events where position > $1 and position <= $2',
+          [previous.toString(), reached.toString()],
+        );
+        ages.push(wallNow - rows[0].oldest.getTime());
+      }
+      await sleep(reachedPollMs);
+    }
+  })();
+
+  await sleep(warmUpSeconds * 1000);
+  const headAtStart = await store.headPosition();
+  const started = performance.now();
+  const cpuAtStart = process.cpuUsage();
+  for (const { t } of live) Object.assign(t, newTimings(), { inApply: t.inApply });
+  const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+  loopDelay.enable();
+  measuring = true;
+  await sleep(lagSeconds * 1000);
+  measuring = false;
+  loopDelay.disable();
+  const cpu = process.cpuUsage(cpuAtStart);
+  const measured = live.map(({ projection, t }) => ({
+    name: projection.name,
+    t: { ...t, applyStatements: new Map(t.applyStatements), batchStatements: new Map(t.batchStatements) },
+  }));
+  stopLoad = true;
+  await Promise.all(loops);
+  const loadSeconds = seconds(started);
+  const headAtEnd = await store.headPosition();
+  sampling = false;
+  await sampler;
+  const drainStart = performance.now();
+  const drained = await Promise.race([resolver.then(() => true), sleep(60_000).then(() => false)]);
+  const drainSeconds = seconds(drainStart);
+  await projections.stop();
+  await transferProcess.stop();
+
+  lags.sort((a, b) => a - b);
+  const { rows } = await pool.query<{ status: string; n: string }>(
+    `select status, count(*) as n from rm_transfers where position > $1 group by status order by status`,
+    [headAtStart.toString()],
+  );
+  console.log(
+    `\n${loadLoops} loops requesting ${loadBatch} transfers at a time (${lagRate > 0 ? `offered ${lagRate.toLocaleString('en-US')}/s` : 'unpaced'}) for ${loadSeconds.toFixed(1)} s (after ${warmUpSeconds} s of warm-up): ` +
+      `${requested.toLocaleString('en-US')} accepted (${Math.round(requested / loadSeconds).toLocaleString('en-US')}/s), ${refused} refused; ` +
+      `${Number(headAtEnd - headAtStart).toLocaleString('en-US')} events (${Math.round(Number(headAtEnd - headAtStart) / loadSeconds).toLocaleString('en-US')}/s)`,
+  );
+  console.log(`rm_transfers rows changed while measuring (REQUESTED: the transfer process's backlog): ${rows.map((r) => `${r.status} ${Number(r.n).toLocaleString('en-US')}`).join(', ') || 'none'}`);
+  detail(
+    'this process while measuring',
+    `CPU ${Math.round((cpu.user + cpu.system) / 10 / (loadSeconds * 1000))}% of one core; event-loop delay ` +
+      `p50 ${delayMs(loopDelay.percentile(50))} ms, p99 ${delayMs(loopDelay.percentile(99))} ms, max ${delayMs(loopDelay.max)} ms`,
+  );
+  report(`projection lag p50 (${lags.length} samples of the head every ${headSampleMs} ms)`, percentile(lags, 50), 'ms');
+  report('projection lag p99', percentile(lags, 99), 'ms', { atMost: lagP99TargetMs });
+  report('projection lag max', lags[lags.length - 1] ?? NaN, 'ms');
+  ages.sort((a, b) => a - b);
+  report(`event written → applied, p50 (${ages.length} checkpoint moves, oldest event)`, percentile(ages, 50), 'ms');
+  report('event written → applied, p99', percentile(ages, 99), 'ms');
+  if (profile) {
+    const ms = loadSeconds * 1000;
+    for (const { name, t } of measured) {
+      const pct = (x: number) => `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
+      console.log(`  live ${name} projection while measuring: ${t.applies} batches applied; share of the ${loadSeconds.toFixed(1)} s:`);
+      detail('  apply, JavaScript', pct(t.applyMs - t.applySqlMs));
+      for (const [statement, sqlMs] of t.applyStatements) detail(`  apply SQL: ${statement}`, pct(sqlMs));
+      detail('  batch SQL (begin, lease fence, checkpoint, commit)', pct(t.batchSqlMs));
+      for (const [statement, sqlMs] of t.batchStatements) detail(`    ${statement}`, pct(sqlMs));
+      detail('  headPosition after each batch', pct(t.headMs));
+    }
+  }
+  detail('caught up after the load stopped', drained ? `in ${drainSeconds.toFixed(1)} s` : `NOT within 60 s (${pending.length} samples unresolved, reached ${reached})`);
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const server = await resolvePostgres('bench');
+  const name = `ledger_bench_${Date.now().toString(36)}`;
+  const admin = new Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const pool = new Pool({ connectionString: databaseUrl(server.url, name), max: 40 });
+  try {
+    await migrate(pool);
+    const store = new PostgresEventStore(pool);
+    console.log(`PostgreSQL: ${server.source}; replay batches of ${replayBatchSize} events\n`);
+    const events = await generate(store, pool);
+    await rebuild(store, pool, events);
+    await lagUnderLoad(store, pool);
+    await store.close();
+  } finally {
+    // The forced drop below cuts connections pool.end() has not closed yet.
+    pool.on('error', () => undefined);
+    await pool.end();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+    await server.stop?.();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
