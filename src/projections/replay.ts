@@ -7,6 +7,8 @@ import { tryAcquireLease } from '../db/lease';
 export const replayBatchSize = 5_000;
 /** A replay that dies leaves its lease for this long; another can then resume its work. */
 export const defaultReplayLeaseTtlMs = 30_000;
+/** A verify is not renewed while it runs, so its lease lasts as long as a verify may take. */
+const verifyLeaseTtlMs = 600_000;
 /** Events behind the head at which a rebuild stops catching up and swaps (the rest is done under lock). */
 const swapWhenBehindEvents = 5_000;
 const swapLockTimeoutMs = 10_000;
@@ -220,6 +222,12 @@ export async function verifyProjection(
 ): Promise<TableDifference[]> {
   const suffix = 'verify';
   const t = suffixed(suffix);
+  // Verifies of one projection share the scratch tables: one at a time.
+  const verifyLease = `verify:${projection.name}`;
+  const owner = `verify-${process.pid}-${Date.now()}`;
+  if (!(await tryAcquireLease(pool, verifyLease, owner, verifyLeaseTtlMs))) {
+    throw new Error(`another verify of ${projection.name} is running (or one died less than ${verifyLeaseTtlMs / 60_000} min ago)`);
+  }
   await prepareTables(pool, projection, suffix, false);
   const client = await pool.connect();
   try {
@@ -264,5 +272,6 @@ export async function verifyProjection(
     client.release();
     for (const table of [...projection.tables].reverse()) await pool.query(`drop table if exists ${t(table)}`);
     await pool.query('delete from ledger_checkpoints where name = $1', [rebuildCheckpoint(projection, suffix)]);
+    await pool.query('delete from ledger_leases where name = $1 and owner = $2', [verifyLease, owner]);
   }
 }
