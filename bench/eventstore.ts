@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     );
     await store.close();
   } finally {
+    // pool.end() returns before its connections are gone; the forced drop may cut them.
+    pool.on('error', () => undefined);
     await pool.end();
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
