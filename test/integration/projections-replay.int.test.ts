@@ -261,10 +261,21 @@ describe('projections: replay and verify', () => {
       { kind: 'settle' },
       { kind: 'commit', pending: 0, partial: true },
       { kind: 'settle' },
-      { kind: 'void', pending: 0 },
       { kind: 'transfer', from: 0, to: 1, amount: 10_000n, mode: 'immediate', described: false },
       { kind: 'settle' },
     ]);
+    await ledger.open('paths-void-src');
+    await ledger.open('paths-void-dst');
+    await ledger.fund('paths-void-src', 50n);
+    const voided = await ledger.transfers.requestTransfer({
+      sourceAccount: 'paths-void-src',
+      destinationAccount: 'paths-void-dst',
+      amountMinor: 20n,
+      mode: 'pending',
+    });
+    await ledger.waitForStatus(voided.transferId, 'HELD');
+    await ledger.transfers.voidTransfer(voided.transferId);
+    await ledger.waitForStatus(voided.transferId, 'CANCELLED');
     let runs = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 15, maxLength: 40, size: 'max' }), async (commands) => {
