@@ -210,7 +210,14 @@ export function describeEventStoreContract(adapter: string, makeHarness: () => P
           written.push(...batch.map((e) => e.id));
           await store.append(stream(`s${i % 3}`), batch, ANY);
         }
-        const all = (await store.readAll({ after: start })).filter((e) => e.streamName.startsWith(stream('s')));
+        // readAll returns only what is final: a transaction open elsewhere on the server
+        // can hold it back for a moment, never reorder it. Wait (bounded) for our events.
+        const readOurs = async () => (await store.readAll({ after: start })).filter((e) => e.streamName.startsWith(stream('s')));
+        let all = await readOurs();
+        for (const deadline = Date.now() + 10_000; all.length < written.length && Date.now() < deadline; ) {
+          await new Promise((r) => setTimeout(r, 20));
+          all = await readOurs();
+        }
         expect(all.map((e) => e.id)).toEqual(written);
         const positions = all.map((e) => e.position);
         expect([...positions].sort((a, b) => (a < b ? -1 : 1))).toEqual(positions);
