@@ -43,7 +43,8 @@ export class Collector {
   async waitFor(count: number, timeoutMs = 10_000): Promise<RecordedEvent[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < count) {
-      if (Date.now() > deadline) throw new Error(`received ${this.received.length} of ${count} events in ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`received ${this.received.length} of ${count} events in ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 50);
@@ -212,9 +213,10 @@ export function describeEventStoreContract(adapter: string, makeHarness: () => P
         }
         // readAll returns only what is final: a transaction open elsewhere on the server
         // can hold it back for a moment, never reorder it. Wait (bounded) for our events.
-        const readOurs = async () => (await store.readAll({ after: start })).filter((e) => e.streamName.startsWith(stream('s')));
+        const readOurs = async () =>
+          (await store.readAll({ after: start })).filter((e) => e.streamName.startsWith(stream('s')));
         let all = await readOurs();
-        for (const deadline = Date.now() + 10_000; all.length < written.length && Date.now() < deadline; ) {
+        for (const deadline = Date.now() + 10_000; all.length < written.length && Date.now() < deadline;) {
           await new Promise((r) => setTimeout(r, 20));
           all = await readOurs();
         }
