@@ -1,0 +1,38 @@
+import type { Pool } from 'pg';
+import { AccountDirectory } from '../commands/account-directory';
+import type { TransferCommands } from '../commands/transfer-commands';
+import type { EventStore } from '../eventstore/port';
+import type { Logger } from '../logger';
+
+/** What the HTTP API needs from the rest of the ledger. */
+export interface ApiDeps {
+  store: EventStore;
+  /** The read models' database (rm_* tables and projection checkpoints). */
+  pool: Pool;
+  transfers: TransferCommands;
+  /** The time commands are stamped with; the wall clock unless a test sets it. */
+  clock?: () => Date;
+  logger: Logger;
+}
+
+/** ApiDeps as the routes use them. */
+export interface ApiContext {
+  store: EventStore;
+  pool: Pool;
+  transfers: TransferCommands;
+  now: () => Date;
+  logger: Logger;
+  /** Account currencies, to read a transfer's amount before the transfer is requested. */
+  directory: AccountDirectory;
+}
+
+export function apiContext(deps: ApiDeps): ApiContext {
+  return {
+    store: deps.store,
+    pool: deps.pool,
+    transfers: deps.transfers,
+    now: deps.clock ?? (() => new Date()),
+    logger: deps.logger,
+    directory: new AccountDirectory(deps.store),
+  };
+}

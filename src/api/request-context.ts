@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Logger } from '../logger';
+
+export const requestIdHeader = 'X-Request-Id';
+const clientRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Per request: an id (the client's X-Request-Id when it is a safe token, else a new one),
+ * echoed back and put on the access log line; and no caching of ledger data anywhere.
+ */
+export function requestContext(logger: Logger): RequestHandler {
+  const log = logger.child({ component: 'http' });
+  return (req, res, next) => {
+    const given = req.get(requestIdHeader);
+    const requestId = given !== undefined && clientRequestId.test(given) ? given : randomUUID();
+    const started = process.hrtime.bigint();
+    res.locals.requestId = requestId;
+    res.set(requestIdHeader, requestId);
+    res.set('Cache-Control', 'no-store');
+    res.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info(
+        { requestId, method: req.method, route: req.route?.path, status: res.statusCode, durationMs },
+        'request',
+      );
+    });
+    next();
+  };
+}

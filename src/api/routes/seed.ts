@@ -1,0 +1,96 @@
+/**
+ * The routes the seed system's clients call, in the seed's shapes, so its documented curl
+ * calls keep working. Each is a thin veneer over the /v1 behaviour.
+ */
+import { Router } from 'express';
+import { accountsProjection } from '../../projections/accounts';
+import { transfersProjection } from '../../projections/transfers';
+import { jsonBody } from '../body';
+import type { ApiContext } from '../context';
+import { ValidationFailed } from '../problems';
+import {
+  awaitReadModels,
+  idempotencyKeyHeader,
+  idempotencyKeyOf,
+  idempotencyScopeOf,
+  preferredWaitSeconds,
+} from '../request';
+import { accountParams, emptyQuery, seedTransferBody, transactionParams, validate } from '../schemas';
+import { isSettledRequest } from '../settle';
+import { currenciesFor, sendTransfer, toTransferInput } from '../transfer-intake';
+import { accountView, transferView } from '../views';
+
+/** Each health probe gets this long before its dependency counts as down. */
+export const healthCheckTimeoutMs = 2_000;
+
+type HealthStatus = 'UP' | 'DOWN';
+
+async function probe(check: () => Promise<unknown>): Promise<HealthStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('health check timed out')), healthCheckTimeoutMs);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return 'UP';
+  } catch {
+    return 'DOWN';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function seedRoutes(ctx: ApiContext): Router {
+  const router = Router();
+
+  router.post('/api/v1/payments/transfer', jsonBody(), async (req, res) => {
+    const headerKey = idempotencyKeyOf(req);
+    const waitSeconds = preferredWaitSeconds(req);
+    const { idempotencyKey: bodyKey, ...body } = validate(seedTransferBody, req.body, 'body');
+    if (headerKey !== undefined && bodyKey !== undefined && headerKey !== bodyKey) {
+      throw new ValidationFailed([
+        { path: 'idempotencyKey', message: `differs from the ${idempotencyKeyHeader} header` },
+      ]);
+    }
+    const input = toTransferInput(body, await currenciesFor(ctx, [body]), headerKey ?? bodyKey);
+    const accepted = await ctx.transfers.requestTransfer(input, idempotencyScopeOf(req));
+    await sendTransfer(ctx, res, accepted, {
+      waitSeconds,
+      settled: isSettledRequest,
+      settledStatus: 201,
+      location: true,
+    });
+  });
+
+  router.get('/api/v1/payments/accounts/:id/balance', async (req, res) => {
+    const { id } = validate(accountParams, req.params, 'id');
+    validate(emptyQuery, req.query, 'query');
+    await awaitReadModels(ctx, req, [accountsProjection]);
+    res.json((await accountView(ctx, id)).balance);
+  });
+
+  router.get('/api/v1/payments/transactions/:txId/status', async (req, res) => {
+    const { txId } = validate(transactionParams, req.params, 'txId');
+    validate(emptyQuery, req.query, 'query');
+    await awaitReadModels(ctx, req, [transfersProjection]);
+    const transfer = await transferView(ctx, txId);
+    res.json({
+      transactionId: transfer.id,
+      status: transfer.status,
+      ...(transfer.reason !== undefined && { reason: transfer.reason }),
+    });
+  });
+
+  router.get('/api/v1/actuator/health', async (_req, res) => {
+    const [db, eventStore] = await Promise.all([
+      probe(() => ctx.pool.query('select 1')),
+      probe(() => ctx.store.headPosition()),
+    ]);
+    const status: HealthStatus = db === 'UP' && eventStore === 'UP' ? 'UP' : 'DOWN';
+    res
+      .status(status === 'UP' ? 200 : 503)
+      .json({ status, components: { db: { status: db }, eventStore: { status: eventStore } } });
+  });
+
+  return router;
+}
