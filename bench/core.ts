@@ -14,16 +14,14 @@
  * BENCH_PROFILE=1 adds, per phase, what the transfer process did (batches, appends, time
  * per step) and the CPU used by this process and by the PostgreSQL server.
  */
+import type { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { Client, Pool } from 'pg';
 import { openAccount } from '../src/commands/account-commands';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
 import { startTransferProcess } from '../src/commands/transfer-process';
-import { migrate } from '../src/db/migrate';
-import { resolvePostgres } from '../src/db/resolve-postgres';
-import { databaseUrl } from '../src/db/url';
+import { withScratchDatabase } from './scratch-database';
 import { PostgresEventStore } from '../src/eventstore/postgres';
 import type {
   AppendResult,
@@ -448,101 +446,90 @@ async function runPhase(
 // ---- main -----------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const server = await resolvePostgres('bench');
-  const name = `ledger_bench_core_${Date.now().toString(36)}`;
-  const admin = new Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = databaseUrl(server.url, name);
-  // Requesters, the transfer process and the commit watcher each have their own pool, so
-  // that 64 requesters queueing for connections do not delay the process's queries. The
-  // stores that do not see the requesters' appends poll every 5 ms when idle.
-  const ingressPool = new Pool({ connectionString: url, max: 32 });
-  const processPool = new Pool({ connectionString: url, max: 8 });
-  const watchPool = new Pool({ connectionString: url, max: 2 });
-  // The forced drop at the end cuts connections the pools may still be closing.
-  for (const pool of [ingressPool, processPool, watchPool]) pool.on('error', () => undefined);
-  const logger = createLogger('warn');
-  let running: { stop(): Promise<void> } | undefined;
-  try {
-    await migrate(ingressPool);
-    const store = new PostgresEventStore(ingressPool);
-    const processStore = new ProfiledStore(new PostgresEventStore(processPool, { pollIntervalMs: 5 }));
-    const watchStore = new PostgresEventStore(watchPool, { pollIntervalMs: 5 });
-    if (profile) profilePoolQueries(processPool, processStore);
-    const transfers = new TransferCommands(store);
-    running = startTransferProcess({ store: processStore, pool: processPool, logger, restartOnError: true });
-    console.log(
-      `PostgreSQL: ${server.source}; ${phaseSeconds} s of offered load per phase${offeredRate ? ` at ${offeredRate}/s` : ' (closed loop)'}, then up to ${drainLimitMs / 1000} s to finish\n`,
-    );
-
-    // Setup (not measured): accounts, then funding through the transfer process.
-    let started = performance.now();
-    const now = new Date();
-    const ids = Array.from({ length: accountCount }, (_, i) => accountId(i));
-    await openAccount(store, { accountId: 'funding', currency, overdraft: { kind: 'unlimited' }, now });
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: openConcurrency }, async () => {
-        for (let i = next++; i < ids.length + 1; i = next++) {
-          const id = i < ids.length ? ids[i] : 'hot';
-          await openAccount(store, { accountId: id, currency, overdraft: { kind: 'none' }, now });
-        }
-      }),
-    );
-    const opened = (performance.now() - started) / 1000;
-    started = performance.now();
-    const funding = new Tracker();
-    const fundingWatcher = await watch(watchStore, funding);
-    const fundingInputs: TransferRequestInput[] = [
-      ...ids.map((id) => ({
-        transferId: randomUUID(),
-        sourceAccount: 'funding',
-        destinationAccount: id,
-        amountMinor: fundingMinor,
-      })),
-      { transferId: randomUUID(), sourceAccount: 'funding', destinationAccount: 'hot', amountMinor: hotFundingMinor },
-    ];
-    for (let i = 0; i < fundingInputs.length; i += fundingBatch) {
-      const batch = fundingInputs.slice(i, i + fundingBatch);
-      for (const input of batch) funding.request(input.transferId!);
-      const outcomes = await transfers.requestTransfers(batch);
-      outcomes.forEach((o, j) => o.ok || funding.refused(batch[j].transferId!));
-    }
-    const fundedAll = await funding.drained(120_000);
-    await fundingWatcher.stop();
-    await processCaughtUp(watchStore, processStore, 120_000);
-    if (!fundedAll || funding.committed !== fundingInputs.length) {
-      throw new Error(
-        `funding failed: ${funding.committed} of ${fundingInputs.length} committed, ${funding.outstanding} outstanding`,
+  await withScratchDatabase(async (db) => {
+    // Requesters, the transfer process and the commit watcher each have their own pool, so
+    // that 64 requesters queueing for connections do not delay the process's queries. The
+    // stores that do not see the requesters' appends poll every 5 ms when idle.
+    const ingressPool = db.pool(32);
+    const processPool = db.pool(8);
+    const watchPool = db.pool(2);
+    const logger = createLogger('warn');
+    let running: { stop(): Promise<void> } | undefined;
+    try {
+      const store = new PostgresEventStore(ingressPool);
+      const processStore = new ProfiledStore(new PostgresEventStore(processPool, { pollIntervalMs: 5 }));
+      const watchStore = new PostgresEventStore(watchPool, { pollIntervalMs: 5 });
+      if (profile) profilePoolQueries(processPool, processStore);
+      const transfers = new TransferCommands(store);
+      running = startTransferProcess({ store: processStore, pool: processPool, logger, restartOnError: true });
+      console.log(
+        `PostgreSQL: ${db.source}; ${phaseSeconds} s of offered load per phase${offeredRate ? ` at ${offeredRate}/s` : ' (closed loop)'}, then up to ${drainLimitMs / 1000} s to finish\n`,
       );
+
+      // Setup (not measured): accounts, then funding through the transfer process.
+      let started = performance.now();
+      const now = new Date();
+      const ids = Array.from({ length: accountCount }, (_, i) => accountId(i));
+      await openAccount(store, { accountId: 'funding', currency, overdraft: { kind: 'unlimited' }, now });
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: openConcurrency }, async () => {
+          for (let i = next++; i < ids.length + 1; i = next++) {
+            const id = i < ids.length ? ids[i] : 'hot';
+            await openAccount(store, { accountId: id, currency, overdraft: { kind: 'none' }, now });
+          }
+        }),
+      );
+      const opened = (performance.now() - started) / 1000;
+      started = performance.now();
+      const funding = new Tracker();
+      const fundingWatcher = await watch(watchStore, funding);
+      const fundingInputs: TransferRequestInput[] = [
+        ...ids.map((id) => ({
+          transferId: randomUUID(),
+          sourceAccount: 'funding',
+          destinationAccount: id,
+          amountMinor: fundingMinor,
+        })),
+        { transferId: randomUUID(), sourceAccount: 'funding', destinationAccount: 'hot', amountMinor: hotFundingMinor },
+      ];
+      for (let i = 0; i < fundingInputs.length; i += fundingBatch) {
+        const batch = fundingInputs.slice(i, i + fundingBatch);
+        for (const input of batch) funding.request(input.transferId!);
+        const outcomes = await transfers.requestTransfers(batch);
+        outcomes.forEach((o, j) => o.ok || funding.refused(batch[j].transferId!));
+      }
+      const fundedAll = await funding.drained(120_000);
+      await fundingWatcher.stop();
+      await processCaughtUp(watchStore, processStore, 120_000);
+      if (!fundedAll || funding.committed !== fundingInputs.length) {
+        throw new Error(
+          `funding failed: ${funding.committed} of ${fundingInputs.length} committed, ${funding.outstanding} outstanding`,
+        );
+      }
+      console.log(
+        `setup: opened ${(accountCount + 2).toLocaleString('en-US')} accounts in ${opened.toFixed(1)} s, ` +
+          `funded ${fundingInputs.length.toLocaleString('en-US')} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+      );
+
+      const ctx = { transfers, watchStore, processStore };
+      const uniform = () => {
+        const s = randomInt(accountCount);
+        let d = randomInt(accountCount - 1);
+        if (d >= s) d++;
+        return { sourceAccount: ids[s], destinationAccount: ids[d] };
+      };
+      const hot = () => ({ sourceAccount: 'hot', destinationAccount: ids[randomInt(accountCount)] });
+
+      const u1 = await runPhase('uniform, 1 per request', ctx, 1, 64, uniform, uniformTarget);
+      const u100 = await runPhase('uniform, 100 per request', ctx, 100, 4, uniform, uniformTarget);
+      // The hot account is held to half of the uniform figure for the same request size.
+      await runPhase('hot account, 1 per request', ctx, 1, 64, hot, Math.ceil(u1.committedPerSecond / 2));
+      await runPhase('hot account, 100 per request', ctx, 100, 4, hot, Math.ceil(u100.committedPerSecond / 2));
+    } finally {
+      await running?.stop();
     }
-    console.log(
-      `setup: opened ${(accountCount + 2).toLocaleString('en-US')} accounts in ${opened.toFixed(1)} s, ` +
-        `funded ${fundingInputs.length.toLocaleString('en-US')} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
-    );
-
-    const ctx = { transfers, watchStore, processStore };
-    const uniform = () => {
-      const s = randomInt(accountCount);
-      let d = randomInt(accountCount - 1);
-      if (d >= s) d++;
-      return { sourceAccount: ids[s], destinationAccount: ids[d] };
-    };
-    const hot = () => ({ sourceAccount: 'hot', destinationAccount: ids[randomInt(accountCount)] });
-
-    const u1 = await runPhase('uniform, 1 per request', ctx, 1, 64, uniform, uniformTarget);
-    const u100 = await runPhase('uniform, 100 per request', ctx, 100, 4, uniform, uniformTarget);
-    // The hot account is held to half of the uniform figure for the same request size.
-    await runPhase('hot account, 1 per request', ctx, 1, 64, hot, Math.ceil(u1.committedPerSecond / 2));
-    await runPhase('hot account, 100 per request', ctx, 100, 4, hot, Math.ceil(u100.committedPerSecond / 2));
-  } finally {
-    await running?.stop();
-    await Promise.all([ingressPool.end(), processPool.end(), watchPool.end()]);
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server.stop?.();
-  }
+  });
 }
 
 main().catch((err) => {

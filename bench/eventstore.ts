@@ -4,10 +4,7 @@
  * BENCH_EVENTS (default 1,000,000) sets the size of the catch-up run.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Pool } from 'pg';
-import { migrate } from '../src/db/migrate';
-import { resolvePostgres } from '../src/db/resolve-postgres';
-import { databaseUrl } from '../src/db/url';
+import { withScratchDatabase } from './scratch-database';
 import { PostgresEventStore } from '../src/eventstore/postgres';
 import { ANY, type EventToAppend } from '../src/eventstore/port';
 
@@ -38,21 +35,16 @@ async function timed(writers: number, seconds: number, once: (writer: number) =>
 }
 
 function report(name: string, value: number, unit: string, target?: number): void {
-  const verdict = target === undefined ? '' : value >= target ? `  (target ≥ ${target}: met)` : `  (target ≥ ${target}: MISSED)`;
+  const verdict =
+    target === undefined ? '' : value >= target ? `  (target ≥ ${target}: met)` : `  (target ≥ ${target}: MISSED)`;
   console.log(`${name.padEnd(48)} ${Math.round(value).toLocaleString('en-US').padStart(10)} ${unit}${verdict}`);
 }
 
 async function main(): Promise<void> {
-  const server = await resolvePostgres('bench');
-  const name = `ledger_bench_${Date.now().toString(36)}`;
-  const admin = new Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const pool = new Pool({ connectionString: databaseUrl(server.url, name), max: 40 });
-  try {
-    await migrate(pool);
+  await withScratchDatabase(async (db) => {
+    const pool = db.pool(40);
     const store = new PostgresEventStore(pool);
-    console.log(`PostgreSQL: ${server.source}; ${phaseSeconds} s per append phase\n`);
+    console.log(`PostgreSQL: ${db.source}; ${phaseSeconds} s per append phase\n`);
 
     report(
       'single-event appends, 1 writer',
@@ -102,7 +94,11 @@ async function main(): Promise<void> {
       read += page.length;
       after = page[page.length - 1].position;
     }
-    report(`readAll from 0 over ${read.toLocaleString('en-US')} events`, read / (Number(process.hrtime.bigint() - started) / 1e9), 'events/s');
+    report(
+      `readAll from 0 over ${read.toLocaleString('en-US')} events`,
+      read / (Number(process.hrtime.bigint() - started) / 1e9),
+      'events/s',
+    );
 
     let delivered = 0;
     started = process.hrtime.bigint();
@@ -123,14 +119,7 @@ async function main(): Promise<void> {
       100_000,
     );
     await store.close();
-  } finally {
-    // pool.end() returns before its connections are gone; the forced drop may cut them.
-    pool.on('error', () => undefined);
-    await pool.end();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server.stop?.();
-  }
+  });
 }
 
 main().catch((err) => {

@@ -26,18 +26,23 @@
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { toEventToAppend } from '../src/commands/aggregates';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
 import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
 import { saveCheckpoint } from '../src/db/checkpoints';
-import { migrate } from '../src/db/migrate';
-import { resolvePostgres } from '../src/db/resolve-postgres';
-import { databaseUrl } from '../src/db/url';
+import { withScratchDatabase } from './scratch-database';
 import { parseEvent, type LedgerEvent } from '../src/domain/events';
 import { accountStream, transferStream } from '../src/domain/streams';
 import { PostgresEventStore } from '../src/eventstore/postgres';
-import { ANY, type EventStore, type EventToAppend, NO_STREAM, type RecordedEvent, type StreamAppend } from '../src/eventstore/port';
+import {
+  ANY,
+  type EventStore,
+  type EventToAppend,
+  NO_STREAM,
+  type RecordedEvent,
+  type StreamAppend,
+} from '../src/eventstore/port';
 import { createLogger } from '../src/logger';
 import { allProjections, startProjections } from '../src/projections';
 import { projectionsPosition } from '../src/projections/consistency';
@@ -71,8 +76,10 @@ const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
 
 function report(name: string, value: number, unit: string, target?: { atLeast?: number; atMost?: number }): void {
   let verdict = '';
-  if (target?.atLeast !== undefined) verdict = `  (target ≥ ${target.atLeast.toLocaleString('en-US')}: ${value >= target.atLeast ? 'met' : 'MISSED'})`;
-  if (target?.atMost !== undefined) verdict = `  (target ≤ ${target.atMost.toLocaleString('en-US')}: ${value <= target.atMost ? 'met' : 'MISSED'})`;
+  if (target?.atLeast !== undefined)
+    verdict = `  (target ≥ ${target.atLeast.toLocaleString('en-US')}: ${value >= target.atLeast ? 'met' : 'MISSED'})`;
+  if (target?.atMost !== undefined)
+    verdict = `  (target ≤ ${target.atMost.toLocaleString('en-US')}: ${value <= target.atMost ? 'met' : 'MISSED'})`;
   console.log(`${name.padEnd(56)} ${Math.round(value).toLocaleString('en-US').padStart(10)} ${unit}${verdict}`);
 }
 
@@ -94,7 +101,11 @@ function envelope(event: LedgerEvent, correlationId: string): EventToAppend {
 }
 
 /** One append per account (streams sorted, so concurrent writers lock them in one order). */
-function accountAppends(transfers: Transfer[], account: (t: Transfer) => string, event: (t: Transfer) => LedgerEvent): StreamAppend[] {
+function accountAppends(
+  transfers: Transfer[],
+  account: (t: Transfer) => string,
+  event: (t: Transfer) => LedgerEvent,
+): StreamAppend[] {
   const byAccount = new Map<string, EventToAppend[]>();
   for (const t of transfers) {
     const id = account(t);
@@ -102,7 +113,9 @@ function accountAppends(transfers: Transfer[], account: (t: Transfer) => string,
     if (!events) byAccount.set(id, (events = []));
     events.push(envelope(event(t), t.id));
   }
-  return [...byAccount.keys()].sort().map((id) => ({ streamName: accountStream(id), expectedRevision: ANY, events: byAccount.get(id)! }));
+  return [...byAccount.keys()]
+    .sort()
+    .map((id) => ({ streamName: accountStream(id), expectedRevision: ANY, events: byAccount.get(id)! }));
 }
 
 /** A round of transfers, written in the steps (and append shapes) of the transfer process. */
@@ -116,7 +129,15 @@ async function writeRound(store: EventStore, transfers: Transfer[]): Promise<num
         envelope(
           {
             type: 'TransferRequested',
-            data: { transferId: t.id, sourceAccount: t.from, destinationAccount: t.to, amountMinor: t.amount, currency, mode: 'immediate', requestedAt: at },
+            data: {
+              transferId: t.id,
+              sourceAccount: t.from,
+              destinationAccount: t.to,
+              amountMinor: t.amount,
+              currency,
+              mode: 'immediate',
+              requestedAt: at,
+            },
           },
           t.id,
         ),
@@ -124,10 +145,29 @@ async function writeRound(store: EventStore, transfers: Transfer[]): Promise<num
     })),
   );
   const move = { at };
-  await store.appendMultiple(accountAppends(transfers, (t) => t.from, (t) => ({ type: 'FundsHeld', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, ...move } })));
-  await store.appendMultiple(accountAppends(transfers, (t) => t.to, (t) => ({ type: 'FundsCredited', data: { accountId: t.to, transferId: t.id, amountMinor: t.amount, ...move } })));
   await store.appendMultiple(
-    accountAppends(transfers, (t) => t.from, (t) => ({ type: 'FundsDebited', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, releasedMinor: 0n, ...move } })),
+    accountAppends(
+      transfers,
+      (t) => t.from,
+      (t) => ({ type: 'FundsHeld', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, ...move } }),
+    ),
+  );
+  await store.appendMultiple(
+    accountAppends(
+      transfers,
+      (t) => t.to,
+      (t) => ({ type: 'FundsCredited', data: { accountId: t.to, transferId: t.id, amountMinor: t.amount, ...move } }),
+    ),
+  );
+  await store.appendMultiple(
+    accountAppends(
+      transfers,
+      (t) => t.from,
+      (t) => ({
+        type: 'FundsDebited',
+        data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, releasedMinor: 0n, ...move },
+      }),
+    ),
   );
   await store.appendMultiple(
     transfers.map((t) => ({
@@ -168,14 +208,30 @@ async function generate(store: EventStore, pool: Pool): Promise<number> {
   const open = (id: string, overdraft: 'none' | 'unlimited'): StreamAppend => ({
     streamName: accountStream(id),
     expectedRevision: NO_STREAM,
-    events: [envelope({ type: 'AccountOpened', data: { accountId: id, currency, overdraft: { kind: overdraft }, metadata: { bench: true }, openedAt } }, id)],
+    events: [
+      envelope(
+        {
+          type: 'AccountOpened',
+          data: { accountId: id, currency, overdraft: { kind: overdraft }, metadata: { bench: true }, openedAt },
+        },
+        id,
+      ),
+    ],
   });
   await store.appendMultiple([open(bank, 'unlimited')]);
-  for (const ids of chunk(Array.from({ length: accountCount }, (_, i) => accountId(i)), 1_000)) {
+  for (const ids of chunk(
+    Array.from({ length: accountCount }, (_, i) => accountId(i)),
+    1_000,
+  )) {
     await store.appendMultiple(ids.map((id) => open(id, 'none')));
   }
   let total = accountCount + 1;
-  const funding = Array.from({ length: accountCount }, (_, i) => ({ id: randomUUID(), from: bank, to: accountId(i), amount: fundingMinor }));
+  const funding = Array.from({ length: accountCount }, (_, i) => ({
+    id: randomUUID(),
+    from: bank,
+    to: accountId(i),
+    amount: fundingMinor,
+  }));
   total += await writeRounds(store, chunk(funding, transfersPerRound));
   const random = Array.from({ length: Math.max(0, Math.ceil((targetEvents - total) / 7)) }, () => {
     const from = randomInt(accountCount);
@@ -222,12 +278,28 @@ interface Timings {
   inApply: boolean;
 }
 
-const newTimings = (): Timings => ({ readMs: 0, reads: 0, headMs: 0, applyMs: 0, applies: 0, applySqlMs: 0, batchSqlMs: 0, poolSqlMs: 0, applyStatements: new Map(), batchStatements: new Map(), inApply: false });
+const newTimings = (): Timings => ({
+  readMs: 0,
+  reads: 0,
+  headMs: 0,
+  applyMs: 0,
+  applies: 0,
+  applySqlMs: 0,
+  batchSqlMs: 0,
+  poolSqlMs: 0,
+  applyStatements: new Map(),
+  batchStatements: new Map(),
+  inApply: false,
+});
 
 type AnyQuery = (...args: unknown[]) => Promise<unknown>;
 
 /** Wraps `query` of a pg Pool or PoolClient, adding its time to `add`. */
-function timedQueries<T extends object>(target: T, add: (ms: number, sql: string) => void, connect?: (client: PoolClient) => PoolClient): T {
+function timedQueries<T extends object>(
+  target: T,
+  add: (ms: number, sql: string) => void,
+  connect?: (client: PoolClient) => PoolClient,
+): T {
   return new Proxy(target, {
     get(t, prop) {
       const value: unknown = Reflect.get(t, prop, t);
@@ -247,7 +319,12 @@ function timedQueries<T extends object>(target: T, add: (ms: number, sql: string
   });
 }
 
-function instrumented(store: EventStore, pool: Pool, projection: Projection, t: Timings): { store: EventStore; pool: Pool; projection: Projection } {
+function instrumented(
+  store: EventStore,
+  pool: Pool,
+  projection: Projection,
+  t: Timings,
+): { store: EventStore; pool: Pool; projection: Projection } {
   const timedStore = new Proxy(store, {
     get(s, prop) {
       const value: unknown = Reflect.get(s, prop, s);
@@ -303,7 +380,7 @@ function instrumented(store: EventStore, pool: Pool, projection: Projection, t: 
 async function decodeCost(store: EventStore, sample: number): Promise<number> {
   const events: RecordedEvent[] = [];
   const head = await store.headPosition();
-  for (let after = head > BigInt(sample) ? head - BigInt(sample) : 0n; events.length < sample; ) {
+  for (let after = head > BigInt(sample) ? head - BigInt(sample) : 0n; events.length < sample;) {
     const page = await store.readAll({ after, maxCount: replayBatchSize });
     if (page.length === 0) break;
     events.push(...page);
@@ -318,7 +395,7 @@ async function decodeCost(store: EventStore, sample: number): Promise<number> {
 async function rawReadMs(pool: Pool): Promise<number> {
   const raw = { getTypeParser: () => (value: string) => value };
   const start = performance.now();
-  for (let after = '0'; ; ) {
+  for (let after = '0'; ;) {
     const { rows } = await pool.query<{ position: string }>({
       text: `select position, transaction_id, event_id, stream_name, revision, type, data, metadata, created_at,
                     pg_snapshot_xmin(pg_current_snapshot())::text as safe_xmin
@@ -345,22 +422,37 @@ async function rebuild(store: EventStore, pool: Pool, events: number): Promise<v
     done = Math.max(done, result.done);
     allEvents += done;
     allMs += ms;
-    report(`replay ${projection.name} over ${done.toLocaleString('en-US')} events`, done / (ms / 1000), 'events/s', { atLeast: replayTarget });
+    report(`replay ${projection.name} over ${done.toLocaleString('en-US')} events`, done / (ms / 1000), 'events/s', {
+      atLeast: replayTarget,
+    });
     breakdowns.push([projection.name, t, ms, done]);
   }
-  report(`replay --all (${allProjections.length} projections in turn), per projection`, allEvents / (allMs / 1000), 'events/s', { atLeast: replayTarget });
-  detail('replay --all wall time', `${(allMs / 1000).toFixed(1)} s for ${events.toLocaleString('en-US')} events in the store`);
+  report(
+    `replay --all (${allProjections.length} projections in turn), per projection`,
+    allEvents / (allMs / 1000),
+    'events/s',
+    { atLeast: replayTarget },
+  );
+  detail(
+    'replay --all wall time',
+    `${(allMs / 1000).toFixed(1)} s for ${events.toLocaleString('en-US')} events in the store`,
+  );
 
-  console.log('\nwhere the rebuild time goes (ms, share of the projection\'s replay):');
+  console.log("\nwhere the rebuild time goes (ms, share of the projection's replay):");
   const usPerEvent = await decodeCost(store, 100_000);
   for (const [name, t, ms, done] of breakdowns) {
-    const pct = (x: number) => `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
+    const pct = (x: number) =>
+      `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
     const applyJs = t.applyMs - t.applySqlMs;
-    const handled = (await pool.query<{ n: string }>(`select count(*) as n from ledger_events where stream_name like $1`, [
-      name === 'accounts' ? 'account-%' : 'transfer-%',
-    ])).rows[0].n;
+    const handled = (
+      await pool.query<{ n: string }>(`select count(*) as n from ledger_events where stream_name like $1`, [
+        name === 'accounts' ? 'account-%' : 'transfer-%',
+      ])
+    ).rows[0].n;
     const decodeMs = (Number(handled) * usPerEvent) / 1000;
-    console.log(`  ${name}: ${(ms / 1000).toFixed(1)} s, ${t.reads} reads of ≤ ${replayBatchSize} events, ${Number(handled).toLocaleString('en-US')} of ${done.toLocaleString('en-US')} events handled`);
+    console.log(
+      `  ${name}: ${(ms / 1000).toFixed(1)} s, ${t.reads} reads of ≤ ${replayBatchSize} events, ${Number(handled).toLocaleString('en-US')} of ${done.toLocaleString('en-US')} events handled`,
+    );
     detail('read (readAll: query, transfer, row decoding)', pct(t.readMs));
     detail('apply, JavaScript (event decoding, folding, params)', pct(applyJs));
     detail(`  of which zod decoding alone (${usPerEvent.toFixed(1)} µs/event, est.)`, pct(decodeMs));
@@ -370,7 +462,10 @@ async function rebuild(store: EventStore, pool: Pool, events: number): Promise<v
     for (const [statement, sqlMs] of t.batchStatements) detail(`  ${statement}`, pct(sqlMs));
     detail('pool SQL (lease renewal per batch, prepare, clean-up)', pct(t.poolSqlMs));
     detail('headPosition', pct(t.headMs));
-    detail('unaccounted (JS between calls, GC)', pct(ms - t.readMs - t.applyMs - t.batchSqlMs - t.poolSqlMs - t.headMs));
+    detail(
+      'unaccounted (JS between calls, GC)',
+      pct(ms - t.readMs - t.applyMs - t.batchSqlMs - t.poolSqlMs - t.headMs),
+    );
   }
   const rawMs = await rawReadMs(pool);
   const readMs = breakdowns.reduce((n, [, t]) => n + t.readMs, 0) / breakdowns.length;
@@ -401,7 +496,9 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   const live = allProjections.map((projection) => ({ projection, t: newTimings() }));
   const projections = profile
     ? (() => {
-        const running = live.map(({ projection, t }) => startProjection({ ...instrumented(store, pool, projection, t), logger }));
+        const running = live.map(({ projection, t }) =>
+          startProjection({ ...instrumented(store, pool, projection, t), logger }),
+        );
         return { stop: async () => void (await Promise.all(running.map((r) => r.stop()))) };
       })()
     : startProjections(store, pool, logger);
@@ -423,7 +520,11 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
       const inputs: TransferRequestInput[] = Array.from({ length: loadBatch }, () => {
         const from = randomInt(accountCount);
         const to = (from + 1 + randomInt(accountCount - 1)) % accountCount;
-        return { sourceAccount: accountId(from), destinationAccount: accountId(to), amountMinor: BigInt(1 + randomInt(10_000)) };
+        return {
+          sourceAccount: accountId(from),
+          destinationAccount: accountId(to),
+          amountMinor: BigInt(1 + randomInt(10_000)),
+        };
       });
       const outcomes = await commands.requestTransfers(inputs);
       if (measuring) {
@@ -503,13 +604,19 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
       `${requested.toLocaleString('en-US')} accepted (${Math.round(requested / loadSeconds).toLocaleString('en-US')}/s), ${refused} refused; ` +
       `${Number(headAtEnd - headAtStart).toLocaleString('en-US')} events (${Math.round(Number(headAtEnd - headAtStart) / loadSeconds).toLocaleString('en-US')}/s)`,
   );
-  console.log(`rm_transfers rows changed while measuring (REQUESTED: the transfer process's backlog): ${rows.map((r) => `${r.status} ${Number(r.n).toLocaleString('en-US')}`).join(', ') || 'none'}`);
+  console.log(
+    `rm_transfers rows changed while measuring (REQUESTED: the transfer process's backlog): ${rows.map((r) => `${r.status} ${Number(r.n).toLocaleString('en-US')}`).join(', ') || 'none'}`,
+  );
   detail(
     'this process while measuring',
     `CPU ${Math.round((cpu.user + cpu.system) / 10 / (loadSeconds * 1000))}% of one core; event-loop delay ` +
       `p50 ${delayMs(loopDelay.percentile(50))} ms, p99 ${delayMs(loopDelay.percentile(99))} ms, max ${delayMs(loopDelay.max)} ms`,
   );
-  report(`projection lag p50 (${lags.length} samples of the head every ${headSampleMs} ms)`, percentile(lags, 50), 'ms');
+  report(
+    `projection lag p50 (${lags.length} samples of the head every ${headSampleMs} ms)`,
+    percentile(lags, 50),
+    'ms',
+  );
   report('projection lag p99', percentile(lags, 99), 'ms', { atMost: lagP99TargetMs });
   report('projection lag max', lags[lags.length - 1] ?? NaN, 'ms');
   ages.sort((a, b) => a - b);
@@ -518,8 +625,11 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   if (profile) {
     const ms = loadSeconds * 1000;
     for (const { name, t } of measured) {
-      const pct = (x: number) => `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
-      console.log(`  live ${name} projection while measuring: ${t.applies} batches applied; share of the ${loadSeconds.toFixed(1)} s:`);
+      const pct = (x: number) =>
+        `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
+      console.log(
+        `  live ${name} projection while measuring: ${t.applies} batches applied; share of the ${loadSeconds.toFixed(1)} s:`,
+      );
       detail('  apply, JavaScript', pct(t.applyMs - t.applySqlMs));
       for (const [statement, sqlMs] of t.applyStatements) detail(`  apply SQL: ${statement}`, pct(sqlMs));
       detail('  batch SQL (begin, lease fence, checkpoint, commit)', pct(t.batchSqlMs));
@@ -527,34 +637,26 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
       detail('  headPosition after each batch', pct(t.headMs));
     }
   }
-  detail('caught up after the load stopped', drained ? `in ${drainSeconds.toFixed(1)} s` : `NOT within 60 s (${pending.length} samples unresolved, reached ${reached})`);
+  detail(
+    'caught up after the load stopped',
+    drained
+      ? `in ${drainSeconds.toFixed(1)} s`
+      : `NOT within 60 s (${pending.length} samples unresolved, reached ${reached})`,
+  );
 }
 
 // ---- main -------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const server = await resolvePostgres('bench');
-  const name = `ledger_bench_${Date.now().toString(36)}`;
-  const admin = new Client({ connectionString: server.url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const pool = new Pool({ connectionString: databaseUrl(server.url, name), max: 40 });
-  try {
-    await migrate(pool);
+  await withScratchDatabase(async (db) => {
+    const pool = db.pool(40);
     const store = new PostgresEventStore(pool);
-    console.log(`PostgreSQL: ${server.source}; replay batches of ${replayBatchSize} events\n`);
+    console.log(`PostgreSQL: ${db.source}; replay batches of ${replayBatchSize} events\n`);
     const events = await generate(store, pool);
     await rebuild(store, pool, events);
     await lagUnderLoad(store, pool);
     await store.close();
-  } finally {
-    // The forced drop below cuts connections pool.end() has not closed yet.
-    pool.on('error', () => undefined);
-    await pool.end();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-    await server.stop?.();
-  }
+  });
 }
 
 main().catch((err) => {
