@@ -11,11 +11,21 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const configSchema = z.object({
   DATABASE_URL: optionalString.pipe(
-    z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
   ),
-  EVENTSTORE_URL: optionalString.pipe(z.string().regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// URL').optional()),
+  EVENTSTORE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// URL')
+      .optional(),
+  ),
   LEDGER_DATA_DIR: z.string().min(1).default('.data'),
   PG_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 });
@@ -25,6 +35,9 @@ export type Config = {
   eventStoreUrl: string | undefined;
   dataDir: string;
   pgPoolMax: number;
+  httpHost: string;
+  /** 8081 by default: the seed system's port, so its clients' curl calls work unchanged. 0 picks a free port. */
+  httpPort: number;
   logLevel: (typeof logLevels)[number];
   nodeEnv: 'development' | 'production' | 'test';
 };
@@ -46,6 +59,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventStoreUrl: c.EVENTSTORE_URL,
     dataDir: c.LEDGER_DATA_DIR,
     pgPoolMax: c.PG_POOL_MAX,
+    httpHost: c.HTTP_HOST,
+    httpPort: c.HTTP_PORT,
     logLevel: c.LOG_LEVEL,
     nodeEnv: c.NODE_ENV,
   };

@@ -1,5 +1,7 @@
 import { loadConfig, type Config } from './config';
 import { openDatabase } from './db/database';
+import { createApp } from './api/app';
+import { startHttpServer } from './api/server';
 import { startExpirySweeper } from './commands/expiry-sweeper';
 import { TransferCommands } from './commands/transfer-commands';
 import { startTransferProcess } from './commands/transfer-process';
@@ -8,6 +10,8 @@ import { startProjections } from './projections';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningLedger {
+  /** The HTTP API's base URL. */
+  url: string;
   stop(): Promise<void>;
 }
 
@@ -16,12 +20,21 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const database = await openDatabase(config, logger);
   const eventStore = openEventStore(config, database.pool, logger);
   const transfers = new TransferCommands(eventStore);
-  const transferProcess = startTransferProcess({ store: eventStore, pool: database.pool, logger, restartOnError: true });
+  const transferProcess = startTransferProcess({
+    store: eventStore,
+    pool: database.pool,
+    logger,
+    restartOnError: true,
+  });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
   const projections = startProjections(eventStore, database.pool, logger);
+  const app = createApp({ store: eventStore, pool: database.pool, transfers, logger });
+  const http = await startHttpServer(app, { host: config.httpHost, port: config.httpPort }, logger);
   logger.info('ledger started');
   return {
+    url: http.url,
     async stop() {
+      await http.stop();
       await expiry.stop();
       await projections.stop();
       await transferProcess.stop();
