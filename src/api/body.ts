@@ -1,5 +1,5 @@
 /**
- * Request bodies: JSON only (415 otherwise), parsed with a size limit (413 above it) and
+ * Request bodies: JSON only (400 NOT_JSON otherwise, as API.md says), parsed with a size limit (413 above it) and
  * strictly (400 when it is not a JSON object or array).
  */
 import express, { type Request, type RequestHandler } from 'express';
@@ -23,11 +23,7 @@ export function jsonBody(limitBytes = maxBodyBytes): RequestHandler {
   const parse = express.json({ limit: limitBytes, strict: true, type: jsonTypes });
   return (req, res, next) => {
     if (hasBody(req) && !req.is(jsonTypes)) {
-      throw new HttpProblem(
-        415,
-        'UNSUPPORTED_MEDIA_TYPE',
-        'the body must be JSON, sent with Content-Type: application/json',
-      );
+      throw new HttpProblem(400, 'NOT_JSON', 'the body must be JSON, sent with Content-Type: application/json');
     }
     parse(req, res, next);
   };

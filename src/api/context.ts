@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import { AccountDirectory } from '../commands/account-directory';
 import type { TransferCommands } from '../commands/transfer-commands';
@@ -10,6 +11,8 @@ export interface ApiDeps {
   /** The read models' database (rm_* tables and projection checkpoints). */
   pool: Pool;
   transfers: TransferCommands;
+  /** Redis (rate limits); absent in tests that do not exercise it. */
+  redis?: Redis;
   /** The time commands are stamped with; the wall clock unless a test sets it. */
   clock?: () => Date;
   logger: Logger;
@@ -20,6 +23,7 @@ export interface ApiContext {
   store: EventStore;
   pool: Pool;
   transfers: TransferCommands;
+  redis?: Redis;
   now: () => Date;
   logger: Logger;
   /** Account currencies, to read a transfer's amount before the transfer is requested. */
@@ -31,6 +35,7 @@ export function apiContext(deps: ApiDeps): ApiContext {
     store: deps.store,
     pool: deps.pool,
     transfers: deps.transfers,
+    redis: deps.redis,
     now: deps.clock ?? (() => new Date()),
     logger: deps.logger,
     directory: new AccountDirectory(deps.store),

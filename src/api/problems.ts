@@ -72,7 +72,6 @@ const titles: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict',
   413: 'Request body too large',
-  415: 'Unsupported media type',
   422: 'Unprocessable request',
   500: 'Internal server error',
   503: 'Service unavailable',
@@ -88,8 +87,8 @@ const bodyErrors: Record<string, { status: number; code: string; detail: string 
     detail: 'the body is not valid JSON (an object or an array)',
   },
   'entity.too.large': { status: 413, code: 'BODY_TOO_LARGE', detail: 'the body is larger than this route accepts' },
-  'charset.unsupported': { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'the body must be UTF-8 JSON' },
-  'encoding.unsupported': { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'the body must not be compressed' },
+  'charset.unsupported': { status: 400, code: 'NOT_JSON', detail: 'the body must be UTF-8 JSON' },
+  'encoding.unsupported': { status: 400, code: 'NOT_JSON', detail: 'the body must not be compressed' },
   'request.aborted': { status: 400, code: 'BAD_REQUEST', detail: 'the request body was not received completely' },
   'request.size.invalid': { status: 400, code: 'BAD_REQUEST', detail: 'the body does not match its Content-Length' },
 };

@@ -214,14 +214,14 @@ describe('hostile input', () => {
     [
       'a text/plain body',
       () => request(api.app).post('/v1/transfers').set('Content-Type', 'text/plain').send(JSON.stringify(valid)),
-      415,
-      'UNSUPPORTED_MEDIA_TYPE',
+      400,
+      'NOT_JSON',
     ],
     [
       'a form body',
       () => request(api.app).post('/v1/transfers').type('form').send(valid),
-      415,
-      'UNSUPPORTED_MEDIA_TYPE',
+      400,
+      'NOT_JSON',
     ],
     [
       'a JSON body in Latin-1',
@@ -230,8 +230,8 @@ describe('hostile input', () => {
           .post('/v1/transfers')
           .set('Content-Type', 'application/json; charset=latin1')
           .send(JSON.stringify(valid)),
-      415,
-      'UNSUPPORTED_MEDIA_TYPE',
+      400,
+      'NOT_JSON',
     ],
     [
       'a 1 MB body',

@@ -26,7 +26,7 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
     headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: await res.json() };
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
 test('opens accounts, moves money to COMMITTED and reads the balance back, over HTTP', async () => {
