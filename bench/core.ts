@@ -171,8 +171,12 @@ class ProfiledStore implements EventStore {
       return await this.inner.appendMultiple(appends);
     } finally {
       const type = appends[0]?.events[0]?.type ?? '';
-      const name =
-        type === 'FundsHeld'
+      const wholeBatch =
+        appends.some((a) => a.streamName.startsWith('account-')) &&
+        appends.some((a) => a.streamName.startsWith('transfer-'));
+      const name = wholeBatch
+        ? 'append batch'
+        : type === 'FundsHeld'
           ? 'append hold'
           : type === 'FundsCredited'
             ? 'append credit'

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type AccountCommand, type AccountState, decideAccount, evolveAccount, type Overdraft } from '../domain/account';
+import {
+  type AccountCommand,
+  type AccountState,
+  decideAccount,
+  evolveAccount,
+  type Overdraft,
+} from '../domain/account';
 import type { JsonObject } from '../domain/events';
 import { accountStream } from '../domain/streams';
 import { type EventStore, WrongExpectedRevision } from '../eventstore/port';
@@ -28,7 +34,8 @@ export async function executeAccountCommand(store: EventStore, command: AccountC
     const loaded = await loadAccount(store, accountId);
     const events = decideAccount(command, loaded.state);
     if (events.length === 0) {
-      if (typeof loaded.revision !== 'bigint') throw new Error(`account ${accountId}: nothing decided for an empty stream`);
+      if (typeof loaded.revision !== 'bigint')
+        throw new Error(`account ${accountId}: nothing decided for an empty stream`);
       return { state: loaded.state, revision: loaded.revision, position: loaded.position, changed: false };
     }
     try {

@@ -1,5 +1,11 @@
 import { type AccountState, evolveAccount, initialAccountState } from '../domain/account';
-import { parseAccountEvent, parseTransferEvent, schemaMetadata, serializeEvent, type LedgerEvent } from '../domain/events';
+import {
+  parseAccountEvent,
+  parseTransferEvent,
+  schemaMetadata,
+  serializeEvent,
+  type LedgerEvent,
+} from '../domain/events';
 import { accountStream, transferStream } from '../domain/streams';
 import { evolveTransfer, initialTransferState, type TransferState } from '../domain/transfer';
 import {
@@ -20,9 +26,13 @@ export interface Loaded<S> {
 }
 
 /** Reads a whole stream, page by page, from `fromRevision`. */
-export async function readWholeStream(store: EventStore, streamName: string, fromRevision = 0n): Promise<RecordedEvent[]> {
+export async function readWholeStream(
+  store: EventStore,
+  streamName: string,
+  fromRevision = 0n,
+): Promise<RecordedEvent[]> {
   const all: RecordedEvent[] = [];
-  for (let from = fromRevision; ; ) {
+  for (let from = fromRevision; ;) {
     const page = await store.readStream(streamName, { fromRevision: from, maxCount: maxReadCount });
     all.push(...page);
     if (page.length < maxReadCount) return all;
@@ -30,7 +40,12 @@ export async function readWholeStream(store: EventStore, streamName: string, fro
   }
 }
 
-function fold<S, E>(events: RecordedEvent[], initial: S, parse: (e: RecordedEvent) => E, evolve: (s: S, e: E) => S): Loaded<S> {
+function fold<S, E>(
+  events: RecordedEvent[],
+  initial: S,
+  parse: (e: RecordedEvent) => E,
+  evolve: (s: S, e: E) => S,
+): Loaded<S> {
   let state = initial;
   for (const e of events) state = evolve(state, parse(e));
   const last = events[events.length - 1];
@@ -38,15 +53,30 @@ function fold<S, E>(events: RecordedEvent[], initial: S, parse: (e: RecordedEven
 }
 
 export async function loadAccount(store: EventStore, accountId: string): Promise<Loaded<AccountState>> {
-  return fold(await readWholeStream(store, accountStream(accountId)), initialAccountState(), parseAccountEvent, evolveAccount);
+  return fold(
+    await readWholeStream(store, accountStream(accountId)),
+    initialAccountState(),
+    parseAccountEvent,
+    evolveAccount,
+  );
 }
 
 export async function loadTransfer(store: EventStore, transferId: string): Promise<Loaded<TransferState>> {
-  return fold(await readWholeStream(store, transferStream(transferId)), initialTransferState(), parseTransferEvent, evolveTransfer);
+  return fold(
+    await readWholeStream(store, transferStream(transferId)),
+    initialTransferState(),
+    parseTransferEvent,
+    evolveTransfer,
+  );
 }
 
 /** Folds more events of the same stream into an already loaded state. */
-export function foldMore<S, E>(loaded: Loaded<S>, events: RecordedEvent[], parse: (e: RecordedEvent) => E, evolve: (s: S, e: E) => S): Loaded<S> {
+export function foldMore<S, E>(
+  loaded: Loaded<S>,
+  events: RecordedEvent[],
+  parse: (e: RecordedEvent) => E,
+  evolve: (s: S, e: E) => S,
+): Loaded<S> {
   if (events.length === 0) return loaded;
   let state = loaded.state;
   for (const e of events) state = evolve(state, parse(e));

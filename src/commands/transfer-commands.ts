@@ -12,7 +12,13 @@ import {
   type TransferMode,
   type TransferState,
 } from '../domain/transfer';
-import { type EventStore, type EventToAppend, NO_STREAM, type StreamAppend, WrongExpectedRevision } from '../eventstore/port';
+import {
+  type EventStore,
+  type EventToAppend,
+  NO_STREAM,
+  type StreamAppend,
+  WrongExpectedRevision,
+} from '../eventstore/port';
 import { AccountDirectory } from './account-directory';
 import { maxCommandAttempts } from './account-commands';
 import { loadTransfer, toEventToAppend } from './aggregates';
@@ -110,7 +116,9 @@ export class TransferCommands {
     }
     const now = this.clock();
     const outcomes: TransferRequestOutcome[] = new Array(inputs.length);
-    const currencies = await this.directory.currenciesOf(inputs.flatMap((i) => [i.sourceAccount, i.destinationAccount]));
+    const currencies = await this.directory.currenciesOf(
+      inputs.flatMap((i) => [i.sourceAccount, i.destinationAccount]),
+    );
     const prepared: Prepared[] = [];
     inputs.forEach((input, index) => {
       try {
@@ -123,7 +131,11 @@ export class TransferCommands {
 
     const conflicted = await this.storeRequests(prepared);
     for (const p of prepared) {
-      if (!conflicted.has(p.index)) outcomes[p.index] = { ok: true, transfer: { transferId: p.transferId, state: p.state, position: p.position!, replayed: false } };
+      if (!conflicted.has(p.index))
+        outcomes[p.index] = {
+          ok: true,
+          transfer: { transferId: p.transferId, state: p.state, position: p.position!, replayed: false },
+        };
     }
     const resolving = prepared.filter((p) => conflicted.has(p.index));
     for (let i = 0; i < resolving.length; i += maxParallelResolutions) {
@@ -159,7 +171,10 @@ export class TransferCommands {
     }
     const currency = currencies.get(sourceAccount)!;
     if (currencies.get(destinationAccount) !== currency) {
-      throw new DomainError('CURRENCY_MISMATCH', `accounts ${sourceAccount} and ${destinationAccount} hold different currencies`);
+      throw new DomainError(
+        'CURRENCY_MISMATCH',
+        `accounts ${sourceAccount} and ${destinationAccount} hold different currencies`,
+      );
     }
     if (input.currency !== undefined && input.currency !== currency) {
       throw new DomainError('CURRENCY_MISMATCH', `the accounts hold ${currency}, not ${input.currency}`);
@@ -189,12 +204,18 @@ export class TransferCommands {
     const fingerprint = requestFingerprint(input);
     const appends: StreamAppend[] = [];
     const keyStream = key === undefined ? undefined : idempotencyStream(scope, key);
-    if (keyStream) appends.push({ streamName: keyStream, expectedRevision: NO_STREAM, events: [keyClaim(transferId, fingerprint)] });
+    if (keyStream)
+      appends.push({ streamName: keyStream, expectedRevision: NO_STREAM, events: [keyClaim(transferId, fingerprint)] });
     appends.push({
       streamName: transferStream(transferId),
       expectedRevision: NO_STREAM,
       events: events.map((event) =>
-        toEventToAppend({ id: randomUUID(), event, correlationId: transferId, ...(key !== undefined && { idempotencyKey: key }) }),
+        toEventToAppend({
+          id: randomUUID(),
+          event,
+          correlationId: transferId,
+          ...(key !== undefined && { idempotencyKey: key }),
+        }),
       ),
     });
     return { index, transferId, fingerprint, keyStream, appends, state };
@@ -230,7 +251,8 @@ export class TransferCommands {
     await Promise.all(
       remaining.map(async (p) => {
         try {
-          for (const a of p.appends) p.position = (await this.store.append(a.streamName, a.events, a.expectedRevision)).position;
+          for (const a of p.appends)
+            p.position = (await this.store.append(a.streamName, a.events, a.expectedRevision)).position;
         } catch (err) {
           if (!(err instanceof WrongExpectedRevision)) throw err;
           conflicted.add(p.index);
@@ -256,7 +278,10 @@ export class TransferCommands {
     if (existing.state.status === 'NONE') {
       // The key is claimed but its transfer is not stored yet: the first request is still
       // being accepted (or died between its two appends, where the store has no multi-stream append).
-      throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'a request with this idempotency key is still being accepted; retry');
+      throw new DomainError(
+        'IDEMPOTENCY_KEY_IN_USE',
+        'a request with this idempotency key is still being accepted; retry',
+      );
     }
     return { transferId, state: existing.state, position: existing.position, replayed: true };
   }
@@ -322,5 +347,10 @@ export class TransferCommands {
 }
 
 function keyClaim(transferId: string, fingerprint: string): EventToAppend {
-  return { id: randomUUID(), type: 'IdempotencyKeyClaimed', data: { transferId, fingerprint }, metadata: { correlationId: transferId } };
+  return {
+    id: randomUUID(),
+    type: 'IdempotencyKeyClaimed',
+    data: { transferId, fingerprint },
+    metadata: { correlationId: transferId },
+  };
 }

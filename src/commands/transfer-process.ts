@@ -23,10 +23,18 @@
  *     written twice is stored once even when two writers race past (2) on different states.
  *  4. The checkpoint moves only after a whole batch is recorded; after a crash the batch is
  *     worked again from the transfers' own streams (recovery mode), and (1)–(3) hold.
+ * Where the store appends to several streams atomically (PostgreSQL), a whole batch, its
+ * accounts and its transfers, is one append: it is written entirely or not at all. Where it
+ * cannot (EventStoreDB), the steps are appended in order, each before the next is decided.
  */
 import type { Pool } from 'pg';
-import { type AccountCommand, type AccountEvent, type AccountState, decideAccount, evolveAccount } from '../domain/account';
-import { DomainError, isTransferRejection, type TransferCancelReason, type TransferRejectReason } from '../domain/errors';
+import { type AccountCommand, type AccountEvent } from '../domain/account';
+import {
+  DomainError,
+  isTransferRejection,
+  type TransferCancelReason,
+  type TransferRejectReason,
+} from '../domain/errors';
 import { parseTransferEvent } from '../domain/events';
 import { accountStream, parseTransferStream, transferStream } from '../domain/streams';
 import {
@@ -44,6 +52,7 @@ import { type LeasedWork, runLeased } from '../db/lease';
 import type { Logger } from '../logger';
 import { type EventStore, type RecordedEvent, type StreamAppend, WrongExpectedRevision } from '../eventstore/port';
 import { AccountCache } from './account-cache';
+import { AccountPlan, type Causation } from './account-plan';
 import { type Loaded, loadTransfer, toEventToAppend } from './aggregates';
 import { deterministicEventId } from './event-ids';
 import { appendStep, type FaultInjector, noFaults } from './stage-append';
@@ -53,6 +62,8 @@ export const defaultProcessBatchSize = 1_000;
 /** A step whose appends keep conflicting is retried this often before the batch fails. */
 const maxStepAttempts = 8;
 const maxParallelTransferLoads = 32;
+/** Events a run of idle batches may read past the stored checkpoint before it is saved. */
+const idleCheckpointEvents = 10_000n;
 
 export interface TransferProcessOptions {
   store: EventStore;
@@ -70,12 +81,6 @@ export interface TransferProcessOptions {
 
 export type RunningTransferProcess = LeasedWork;
 
-/** What an account decided, and its state after it (in the step's working copy). */
-interface Decided {
-  events: AccountEvent[];
-  state: AccountState;
-}
-
 /** One transfer being worked in a batch. */
 interface Work {
   transferId: string;
@@ -85,7 +90,11 @@ interface Work {
   /** Commands for the transfer stream, in order, decided as the steps go. */
   record: TransferCommand[];
   /** Set by the steps. */
-  outcome?: { kind: 'held' } | { kind: 'rejected'; reason: TransferRejectReason } | { kind: 'credited' } | { kind: 'release'; reason: TransferCancelReason };
+  outcome?:
+    | { kind: 'held' }
+    | { kind: 'rejected'; reason: TransferRejectReason }
+    | { kind: 'credited' }
+    | { kind: 'release'; reason: TransferCancelReason };
 }
 
 export function startTransferProcess(options: TransferProcessOptions): RunningTransferProcess {
@@ -95,32 +104,119 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const faults = options.faults ?? noFaults;
   const log = logger.child({ component: name });
 
-  const workBatch = async (events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void> => {
+  /** Works one batch; false when it held nothing to do (so the checkpoint may wait). */
+  const workBatch = async (
+    events: RecordedEvent[],
+    recoveryUntil: bigint,
+    accounts: AccountCache,
+  ): Promise<boolean> => {
     const work = await collectWork(events, recoveryUntil);
-    if (work.length === 0) return;
+    if (work.length === 0) return false;
     const now = clock();
-    await holdStep(work.filter((w) => w.transfer.state.status === 'REQUESTED'), accounts, now);
-    faults.check('after-hold');
-    await creditStep(work.filter(needsCredit), accounts, now);
-    faults.check('after-credit');
-    await settleStep(work, accounts, now);
-    faults.check('after-settle');
-    // Indexed before HELD is recorded, so a transfer seen HELD is always found by expiry.
-    await indexExpiries(work.filter((w) => w.outcome?.kind === 'held' && w.transfer.state.request!.expiresAt));
-    await recordStep(work, now);
+    if (store.capabilities.multiStreamAppend) await workAtOnce(work, accounts, now);
+    else await workStepByStep(work, accounts, now);
     faults.check('after-record');
     await unindexFinished(work);
+    return true;
+  };
+
+  /**
+   * Where the store appends to several streams atomically: every step is decided in memory
+   * (each account's state folded forward through hold, credit and settle), and the whole
+   * batch, accounts and transfers, is written in one append. Nothing is written unless all
+   * of it is; an account changed meanwhile fails the append, and the batch is decided again.
+   */
+  const workAtOnce = async (work: Work[], accounts: AccountCache, now: Date): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      for (const w of work) {
+        w.outcome = undefined;
+        w.record = [];
+      }
+      const plan = new AccountPlan(accounts);
+      (
+        await holdStep(
+          work.filter((w) => w.transfer.state.status === 'REQUESTED'),
+          plan,
+          now,
+        )
+      )();
+      faults.check('after-hold');
+      (await creditStep(work.filter(needsCredit), plan, now))();
+      faults.check('after-credit');
+      (await settleStep(work, plan, now))();
+      faults.check('after-settle');
+      try {
+        if (!(await plan.unwrittenAreCurrent())) throw new StalePlan();
+        const records = recordAppends(work, now);
+        await indexExpiries(work);
+        plan.written(await appendStep(store, [...plan.appends(), ...records.appends], faults));
+        records.applied();
+        return;
+      } catch (err) {
+        plan.drop();
+        const accountChanged =
+          err instanceof StalePlan || (err instanceof WrongExpectedRevision && isAccountStream(err.streamName));
+        if (!accountChanged || attempt >= maxStepAttempts) throw err;
+        log.debug({ attempt }, 'an account changed under the batch; deciding it again');
+      }
+    }
+  };
+
+  /** Where each append covers one stream: step by step, each step's appends before the next step. */
+  const workStepByStep = async (work: Work[], accounts: AccountCache, now: Date): Promise<void> => {
+    (
+      await settled(accounts, (plan) =>
+        holdStep(
+          work.filter((w) => w.transfer.state.status === 'REQUESTED'),
+          plan,
+          now,
+        ),
+      )
+    )();
+    faults.check('after-hold');
+    (await settled(accounts, (plan) => creditStep(work.filter(needsCredit), plan, now)))();
+    faults.check('after-credit');
+    (await settled(accounts, (plan) => settleStep(work, plan, now)))();
+    faults.check('after-settle');
+    const records = recordAppends(work, now);
+    await indexExpiries(work);
+    await appendStep(store, records.appends, faults);
+    records.applied();
+  };
+
+  /**
+   * Decides one step on a fresh plan and appends it, with the revisions it decided on; on
+   * a conflict (or a refusal decided on a stale account) reloads and decides again.
+   * Returns what the successful attempt wants recorded on the transfers.
+   */
+  const settled = async (accounts: AccountCache, step: (plan: AccountPlan) => Promise<() => void>) => {
+    for (let attempt = 1; ; attempt++) {
+      const plan = new AccountPlan(accounts);
+      const record = await step(plan);
+      try {
+        if (!(await plan.unwrittenAreCurrent())) throw new StalePlan();
+        plan.written(await appendStep(store, plan.appends(), faults));
+        return record;
+      } catch (err) {
+        plan.drop();
+        if (!(err instanceof WrongExpectedRevision || err instanceof StalePlan) || attempt >= maxStepAttempts)
+          throw err;
+        log.debug({ attempt }, 'an account changed under the step; deciding it again');
+      }
+    }
   };
 
   /** Transfers this batch moves: new requests, and client decisions on pending ones. */
   const collectWork = async (events: RecordedEvent[], recoveryUntil: bigint): Promise<Work[]> => {
     const byId = new Map<string, { causationId: string; fresh?: TransferEvent }>();
     for (const e of events) {
-      if (e.type !== 'TransferRequested' && e.type !== 'TransferCommitRequested' && e.type !== 'TransferVoidRequested') continue;
+      if (e.type !== 'TransferRequested' && e.type !== 'TransferCommitRequested' && e.type !== 'TransferVoidRequested')
+        continue;
       const transferId = parseTransferStream(e.streamName);
       if (transferId === null) continue;
       // A request seen for the first time is the whole stream; anything else is read.
-      const fresh = e.type === 'TransferRequested' && e.revision === 0n && e.position > recoveryUntil && !byId.has(transferId);
+      const fresh =
+        e.type === 'TransferRequested' && e.revision === 0n && e.position > recoveryUntil && !byId.has(transferId);
       byId.set(transferId, { causationId: e.id, fresh: fresh ? parseTransferEvent(e) : undefined });
     }
     const entries = [...byId.entries()];
@@ -143,102 +239,59 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     return work;
   };
 
-  /**
-   * Runs `decideAll` over the accounts it names, appends what it decided with the
-   * revisions it decided on, and on a conflict reloads those accounts and decides again.
-   */
-  const accountStep = async (
-    accounts: AccountCache,
-    accountIds: string[],
-    decideAll: (decide: (accountId: string, command: AccountCommand) => Decided | DomainError) => void,
-    causation: (accountId: string, event: AccountEvent) => { id: string; correlationId: string },
-    verifyUnwritten: boolean,
-  ): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
-      await accounts.ensure(accountIds);
-      const pending = new Map<string, { loaded: Loaded<AccountState>; state: AccountState; events: AccountEvent[] }>();
-      const decide = (accountId: string, command: AccountCommand): Decided | DomainError => {
-        const loaded = accounts.get(accountId);
-        const entry = pending.get(accountId) ?? { loaded, state: loaded.state, events: [] as AccountEvent[] };
-        pending.set(accountId, entry);
-        try {
-          const decided = decideAccount(command, entry.state);
-          for (const e of decided) entry.state = evolveAccount(entry.state, e);
-          entry.events.push(...decided);
-          return { events: decided, state: entry.state };
-        } catch (err) {
-          if (err instanceof DomainError) return err;
-          throw err;
-        }
-      };
-      decideAll(decide);
-      const appends: StreamAppend[] = [];
-      for (const [accountId, entry] of pending) {
-        if (entry.events.length === 0) continue;
-        appends.push({
-          streamName: accountStream(accountId),
-          expectedRevision: entry.loaded.revision,
-          events: entry.events.map((event) => toEventToAppend({ ...causation(accountId, event), event })),
-        });
-      }
-      try {
-        // A decision that wrote nothing (a rejection) is checked against the stream itself.
-        if (verifyUnwritten) {
-          const unwritten = [...pending.entries()].filter(([, e]) => e.events.length === 0).map(([id]) => id);
-          const stale = await Promise.all(unwritten.map(async (id) => !(await accounts.isCurrent(id))));
-          if (stale.some(Boolean)) {
-            accounts.drop(pending.keys());
-            continue;
-          }
-        }
-        const results = await appendStep(store, appends, faults);
-        for (const [accountId, entry] of pending) {
-          const written = results.get(accountStream(accountId));
-          if (written) accounts.set(accountId, { state: entry.state, revision: written.nextRevision, position: written.position });
-        }
-        return;
-      } catch (err) {
-        // The folded states in `pending` share structure with the cache: drop them all.
-        accounts.drop(pending.keys());
-        if (!(err instanceof WrongExpectedRevision) || attempt >= maxStepAttempts) throw err;
-        log.debug({ stream: err.streamName, attempt }, 'account changed under the step; reloading');
-      }
-    }
-  };
-
   const eventId = (transferId: string, step: string) => deterministicEventId(transferId, step);
 
-  const holdStep = async (work: Work[], accounts: AccountCache, now: Date): Promise<void> => {
-    if (work.length === 0) return;
-    await accountStep(
-      accounts,
-      work.map((w) => w.transfer.state.request!.sourceAccount),
-      (decide) => {
-        for (const w of work) {
-          const r = w.transfer.state.request!;
-          const result = decide(r.sourceAccount, {
-            type: 'HoldFunds',
-            data: { accountId: r.sourceAccount, transferId: w.transferId, amountMinor: r.amountMinor, currency: r.currency, now },
-          });
-          if (result instanceof DomainError) {
-            if (!isTransferRejection(result)) throw result;
-            w.outcome = { kind: 'rejected', reason: result.code };
-          } else if (result.state.releasedTransferIds.has(w.transferId)) {
-            // Recovery: the hold was taken and released before a crash; the accounts are
-            // the truth about what happened, the transfer stream just had not heard yet.
-            w.outcome = { kind: 'release', reason: releaseReason(w.transfer.state) };
-          } else {
-            w.outcome = { kind: 'held' };
-          }
-        }
-      },
-      (_, e) => ({ id: eventId(transferIdOf(e), 'hold'), correlationId: transferIdOf(e) }),
-      true,
-    );
+  const holdCausation: Causation = (_, e) => ({ id: eventId(transferIdOf(e), 'hold'), correlationId: transferIdOf(e) });
+  const creditCausation: Causation = (_, e) => ({
+    id: eventId(transferIdOf(e), 'credit'),
+    correlationId: transferIdOf(e),
+  });
+  const settleCausation: Causation = (_, e) => ({
+    id: eventId(transferIdOf(e), e.type === 'HoldReleased' ? 'release' : 'debit'),
+    correlationId: transferIdOf(e),
+  });
+
+  /*
+   * The steps. Each decides on `plan` and sets the outcome of its transfers, and returns
+   * what to record on them once its decisions are written (or, in one append, with them).
+   */
+
+  const holdStep = async (work: Work[], plan: AccountPlan, now: Date): Promise<() => void> => {
+    await plan.ensure(work.map((w) => w.transfer.state.request!.sourceAccount));
     for (const w of work) {
-      if (w.outcome?.kind === 'rejected') w.record.push({ type: 'RejectTransfer', data: { transferId: w.transferId, reason: w.outcome.reason, now } });
-      else w.record.push({ type: 'MarkHeld', data: { transferId: w.transferId, now } });
+      const r = w.transfer.state.request!;
+      const result = plan.decide(
+        r.sourceAccount,
+        {
+          type: 'HoldFunds',
+          data: {
+            accountId: r.sourceAccount,
+            transferId: w.transferId,
+            amountMinor: r.amountMinor,
+            currency: r.currency,
+            now,
+          },
+        },
+        holdCausation,
+      );
+      if (result instanceof DomainError) {
+        if (!isTransferRejection(result)) throw result;
+        w.outcome = { kind: 'rejected', reason: result.code };
+      } else if (result.state.releasedTransferIds.has(w.transferId)) {
+        // Recovery: the hold was taken and released before a crash; the accounts are
+        // the truth about what happened, the transfer stream just had not heard yet.
+        w.outcome = { kind: 'release', reason: releaseReason(w.transfer.state) };
+      } else {
+        w.outcome = { kind: 'held' };
+      }
     }
+    return () => {
+      for (const w of work) {
+        if (w.outcome?.kind === 'rejected')
+          w.record.push({ type: 'RejectTransfer', data: { transferId: w.transferId, reason: w.outcome.reason, now } });
+        else w.record.push({ type: 'MarkHeld', data: { transferId: w.transferId, now } });
+      }
+    };
   };
 
   /** Held (now or earlier) and either immediate or committed by the client. */
@@ -251,45 +304,43 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     return s.decision?.kind === 'commit';
   };
 
-  const creditStep = async (candidates: Work[], accounts: AccountCache, now: Date): Promise<void> => {
-    if (candidates.length === 0) return;
+  const creditStep = async (candidates: Work[], plan: AccountPlan, now: Date): Promise<() => void> => {
     // Recovery: a hold released before a crash (its credit had failed) must not be credited
     // now, even if the destination would take it today.
-    await accounts.ensure(candidates.map((w) => w.transfer.state.request!.sourceAccount));
+    await plan.ensure(candidates.map((w) => w.transfer.state.request!.sourceAccount));
     const work: Work[] = [];
     for (const w of candidates) {
-      if (accounts.get(w.transfer.state.request!.sourceAccount).state.releasedTransferIds.has(w.transferId)) {
+      if (plan.state(w.transfer.state.request!.sourceAccount).releasedTransferIds.has(w.transferId)) {
         w.outcome = { kind: 'release', reason: releaseReason(w.transfer.state) };
       } else {
         work.push(w);
       }
     }
-    if (work.length === 0) return;
-    await accountStep(
-      accounts,
-      work.map((w) => w.transfer.state.request!.destinationAccount),
-      (decide) => {
-        for (const w of work) {
-          const r = w.transfer.state.request!;
-          const amountMinor = creditAmountMinor(w.transfer.state)!;
-          const result = decide(r.destinationAccount, {
-            type: 'CreditFunds',
-            data: { accountId: r.destinationAccount, transferId: w.transferId, amountMinor, currency: r.currency, now },
-          });
-          w.outcome = result instanceof DomainError ? { kind: 'release', reason: 'CREDIT_FAILED' } : { kind: 'credited' };
-        }
-      },
-      (_, e) => ({ id: eventId(transferIdOf(e), 'credit'), correlationId: transferIdOf(e) }),
-      // A refused credit writes nothing; check it was refused on the account as it is now.
-      true,
-    );
+    await plan.ensure(work.map((w) => w.transfer.state.request!.destinationAccount));
     for (const w of work) {
-      if (w.outcome?.kind === 'credited') w.record.push({ type: 'MarkCredited', data: { transferId: w.transferId, now } });
+      const r = w.transfer.state.request!;
+      const amountMinor = creditAmountMinor(w.transfer.state)!;
+      const result = plan.decide(
+        r.destinationAccount,
+        {
+          type: 'CreditFunds',
+          data: { accountId: r.destinationAccount, transferId: w.transferId, amountMinor, currency: r.currency, now },
+        },
+        creditCausation,
+      );
+      // A refused credit writes nothing; the plan checks it against the account as it is now.
+      w.outcome = result instanceof DomainError ? { kind: 'release', reason: 'CREDIT_FAILED' } : { kind: 'credited' };
     }
+    return () => {
+      for (const w of work) {
+        if (w.outcome?.kind === 'credited')
+          w.record.push({ type: 'MarkCredited', data: { transferId: w.transferId, now } });
+      }
+    };
   };
 
   /** Source side: debit what was credited (or is CREDITED already), release what must be. */
-  const settleStep = async (all: Work[], accounts: AccountCache, now: Date): Promise<void> => {
+  const settleStep = async (all: Work[], plan: AccountPlan, now: Date): Promise<() => void> => {
     for (const w of all) {
       const s = w.transfer.state;
       if (w.outcome === undefined && s.status === 'CREDITED') w.outcome = { kind: 'credited' };
@@ -298,35 +349,45 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
       }
     }
     const work = all.filter((w) => w.outcome?.kind === 'credited' || w.outcome?.kind === 'release');
-    if (work.length === 0) return;
-    await accountStep(
-      accounts,
-      work.map((w) => w.transfer.state.request!.sourceAccount),
-      (decide) => {
-        for (const w of work) {
-          const r = w.transfer.state.request!;
-          const outcome = w.outcome!;
-          const command: AccountCommand =
-            outcome.kind === 'release'
-              ? { type: 'ReleaseHold', data: { accountId: r.sourceAccount, transferId: w.transferId, reason: outcome.reason, now } }
-              : { type: 'DebitFunds', data: { accountId: r.sourceAccount, transferId: w.transferId, amountMinor: creditAmountMinor(w.transfer.state)!, now } };
-          const result = decide(r.sourceAccount, command);
-          if (result instanceof DomainError) throw result;
-        }
-      },
-      (_, e) => ({ id: eventId(transferIdOf(e), e.type === 'HoldReleased' ? 'release' : 'debit'), correlationId: transferIdOf(e) }),
-      false,
-    );
+    await plan.ensure(work.map((w) => w.transfer.state.request!.sourceAccount));
     for (const w of work) {
+      const r = w.transfer.state.request!;
       const outcome = w.outcome!;
-      if (outcome.kind === 'release') w.record.push({ type: 'CancelTransfer', data: { transferId: w.transferId, reason: outcome.reason, now } });
-      else w.record.push({ type: 'MarkCommitted', data: { transferId: w.transferId, now } });
+      const command: AccountCommand =
+        outcome.kind === 'release'
+          ? {
+              type: 'ReleaseHold',
+              data: { accountId: r.sourceAccount, transferId: w.transferId, reason: outcome.reason, now },
+            }
+          : {
+              type: 'DebitFunds',
+              data: {
+                accountId: r.sourceAccount,
+                transferId: w.transferId,
+                amountMinor: creditAmountMinor(w.transfer.state)!,
+                now,
+              },
+            };
+      const result = plan.decide(r.sourceAccount, command, settleCausation);
+      if (result instanceof DomainError) throw result;
     }
+    return () => {
+      for (const w of work) {
+        const outcome = w.outcome!;
+        if (outcome.kind === 'release')
+          w.record.push({ type: 'CancelTransfer', data: { transferId: w.transferId, reason: outcome.reason, now } });
+        else w.record.push({ type: 'MarkCommitted', data: { transferId: w.transferId, now } });
+      }
+    };
   };
 
-  /** Every step and reason on the transfer's own stream, one append per transfer. */
-  const recordStep = async (work: Work[], now: Date): Promise<void> => {
+  /**
+   * Every step and reason on the transfer's own stream, one append per transfer; `applied`
+   * takes the new states into the work once the appends are stored.
+   */
+  const recordAppends = (work: Work[], now: Date): { appends: StreamAppend[]; applied: () => void } => {
     const appends: StreamAppend[] = [];
+    const states: TransferState[] = [];
     for (const w of work) {
       let state = w.transfer.state;
       const events: TransferEvent[] = [];
@@ -335,21 +396,30 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
         for (const e of decided) state = evolveTransfer(state, e);
         events.push(...decided);
       }
-      w.transfer = { ...w.transfer, state };
+      states.push(state);
       if (events.length === 0) continue;
       appends.push({
         streamName: transferStream(w.transferId),
         expectedRevision: w.transfer.revision,
         events: events.map((event) =>
-          toEventToAppend({ id: eventId(w.transferId, event.type), event, correlationId: w.transferId, causationId: w.causationId }),
+          toEventToAppend({
+            id: eventId(w.transferId, event.type),
+            event,
+            correlationId: w.transferId,
+            causationId: w.causationId,
+          }),
         ),
       });
     }
-    await appendStep(store, appends, faults);
+    return {
+      appends,
+      applied: () => work.forEach((w, i) => (w.transfer = { ...w.transfer, state: states[i] })),
+    };
   };
 
-  /** Pending transfers waiting in HELD are indexed by expiry time. */
-  const indexExpiries = async (held: Work[]): Promise<void> => {
+  /** Pending transfers about to be recorded HELD are indexed by expiry time first, so expiry always finds them. */
+  const indexExpiries = async (work: Work[]): Promise<void> => {
+    const held = work.filter((w) => w.outcome?.kind === 'held' && w.transfer.state.request!.expiresAt);
     if (held.length === 0) return;
     await pool.query(
       `insert into ledger_pending_expiries (transfer_id, expires_at)
@@ -376,19 +446,36 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     async start() {
       const accounts = new AccountCache(store);
       const after = await loadCheckpoint(pool, name);
+      let savedAt = after;
+      const maxBatchSize = options.maxBatchSize ?? defaultProcessBatchSize;
       // Events up to here may have been worked before a crash: read their transfers' streams.
       const recoveryUntil = await store.headPosition();
       return store.subscribe({
         after,
-        maxBatchSize: options.maxBatchSize ?? defaultProcessBatchSize,
+        maxBatchSize,
         handler: async (events) => {
-          await workBatch(events, recoveryUntil, accounts);
+          const worked = await workBatch(events, recoveryUntil, accounts);
+          // While catching up, a full batch with nothing to do (mostly the process's own
+          // events) moves the checkpoint only now and then: re-reading it after a crash costs
+          // little, a write per batch does. A short batch means the process is caught up: saved.
+          const last = events[events.length - 1].position;
+          if (!worked && events.length >= maxBatchSize && last - savedAt < idleCheckpointEvents) return;
           faults.check('before-checkpoint');
-          await saveCheckpoint(pool, name, events[events.length - 1].position);
+          await saveCheckpoint(pool, name, last);
+          savedAt = last;
         },
       });
     },
   });
+}
+
+/** An account decision that wrote nothing turned out to be made on a stale account. */
+class StalePlan extends Error {
+  override readonly name = 'StalePlan';
+}
+
+function isAccountStream(streamName: string): boolean {
+  return streamName.startsWith(accountStream(''));
 }
 
 function releaseReason(state: TransferState): TransferCancelReason {

@@ -281,9 +281,145 @@ create index rm_transfers_destination on rm_transfers (destination_account, crea
 create index rm_transfers_status on rm_transfers (status, created_at desc, id desc);
 `;
 
+const setBasedAppend = `
+-- ledger_append, version 2: the same contract as version 1 (see there), faster for large
+-- appends. Event data and metadata arrive as two JSON arrays (one text parameter each,
+-- cheap to build and parse) instead of arrays of JSON texts, and streams with an exact
+-- expected revision or "no stream" are written with one statement for all of them instead
+-- of one per stream. Positions are still allocated first, under the advisory lock, before
+-- anything else in the transaction writes (see ledger_allocate_positions).
+drop function ledger_append(text[], text[], int[], uuid[], text[], jsonb[], jsonb[], boolean);
+
+create function ledger_append(
+  p_streams text[], p_expected text[], p_stream_index int[],
+  p_ids uuid[], p_types text[], p_data jsonb, p_metadata jsonb, p_check_existing boolean
+) returns table (stream_name text, next_revision bigint, last_position bigint)
+language plpgsql as $fn$
+declare
+  v_stream_count int := coalesce(array_length(p_streams, 1), 0);
+  v_counts int[] := array_fill(0, array[v_stream_count]);
+  v_first_k int[] := array_fill(0, array[v_stream_count]);
+  v_done boolean[] := array_fill(false, array[v_stream_count]);
+  v_new_revision bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_result_revision bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_result_position bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_pos_start bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_rev_start bigint[] := array_fill(null::bigint, array[v_stream_count]);
+  v_to_write int := 0;
+  v_next_position bigint;
+  v_actual bigint;
+  v_chk_done boolean;
+  v_chk_revision bigint;
+  v_chk_position bigint;
+  v_n int;
+  v_row record;
+  k int;
+  i int;
+begin
+  for k in 1 .. coalesce(array_length(p_stream_index, 1), 0) loop
+    i := p_stream_index[k];
+    if v_counts[i] = 0 then v_first_k[i] := k; end if;
+    v_counts[i] := v_counts[i] + 1;
+  end loop;
+
+  for i in 1 .. v_stream_count loop
+    if p_check_existing then
+      select a.o_done, a.o_revision, a.o_position into v_chk_done, v_chk_revision, v_chk_position
+        from ledger_already_appended(p_streams[i], p_expected[i],
+                                     p_ids[v_first_k[i] : v_first_k[i] + v_counts[i] - 1]) a;
+      v_done[i] := v_chk_done;
+      v_result_revision[i] := v_chk_revision;
+      v_result_position[i] := v_chk_position;
+    end if;
+    if not v_done[i] then v_to_write := v_to_write + v_counts[i]; end if;
+  end loop;
+
+  if v_to_write > 0 then
+    v_next_position := ledger_allocate_positions(v_to_write);
+  end if;
+
+  -- Exact revisions and "no stream", every such stream in one statement each.
+  for v_row in
+    update ledger_streams s set revision = s.revision + v_counts[c.i]
+      from unnest(p_streams, p_expected) with ordinality as c(name, expected, i)
+     where s.stream_name = c.name and not v_done[c.i]
+       and s.revision = case when c.expected ~ '^[0-9]+$' then c.expected::bigint end
+    returning c.i, s.revision
+  loop
+    v_new_revision[v_row.i] := v_row.revision;
+  end loop;
+  for v_row in
+    with created as (
+      insert into ledger_streams as s (stream_name, revision)
+      select c.name, v_counts[c.i] - 1
+        from unnest(p_streams, p_expected) with ordinality as c(name, expected, i)
+       where c.expected = 'no_stream' and not v_done[c.i]
+      on conflict do nothing
+      returning s.stream_name, s.revision
+    )
+    select c.i, created.revision
+      from created join unnest(p_streams) with ordinality as c(name, i) on c.name = created.stream_name
+  loop
+    v_new_revision[v_row.i] := v_row.revision;
+  end loop;
+
+  for i in 1 .. v_stream_count loop
+    continue when v_done[i];
+    v_n := v_counts[i];
+    if p_expected[i] = 'any' then
+      insert into ledger_streams as s (stream_name, revision) values (p_streams[i], v_n - 1)
+        on conflict on constraint ledger_streams_pkey do update set revision = s.revision + v_n
+        returning s.revision into v_actual;
+      v_new_revision[i] := v_actual;
+    elsif p_expected[i] = 'stream_exists' then
+      update ledger_streams s set revision = s.revision + v_n
+       where s.stream_name = p_streams[i] returning s.revision into v_actual;
+      v_new_revision[i] := v_actual;
+    end if;
+
+    if v_new_revision[i] is null then
+      select a.o_done, a.o_revision, a.o_position into v_chk_done, v_chk_revision, v_chk_position
+        from ledger_already_appended(p_streams[i], p_expected[i], p_ids[v_first_k[i] : v_first_k[i] + v_n - 1]) a;
+      if v_chk_done then
+        v_done[i] := true;
+        v_result_revision[i] := v_chk_revision;
+        v_result_position[i] := v_chk_position;
+        continue;
+      end if;
+      select s.revision into v_actual from ledger_streams s where s.stream_name = p_streams[i];
+      raise exception 'wrong expected revision for stream %', p_streams[i]
+        using errcode = 'LE001', detail = json_build_object('stream', p_streams[i],
+          'expected', p_expected[i], 'actual', coalesce(v_actual::text, 'no_stream'))::text;
+    end if;
+
+    v_pos_start[i] := v_next_position;
+    v_rev_start[i] := v_new_revision[i] - v_n + 1;
+    v_result_revision[i] := v_new_revision[i];
+    v_result_position[i] := v_next_position + v_n - 1;
+    v_next_position := v_next_position + v_n;
+  end loop;
+
+  insert into ledger_events (position, transaction_id, event_id, stream_name, revision, type, data, metadata)
+  select v_pos_start[u.si] + (u.k - v_first_k[u.si]), pg_current_xact_id(), u.id, p_streams[u.si],
+         v_rev_start[u.si] + (u.k - v_first_k[u.si]), u.t, u.d, u.m
+    from rows from (unnest(p_stream_index), unnest(p_ids), unnest(p_types),
+                    jsonb_array_elements(p_data), jsonb_array_elements(p_metadata)) with ordinality as u(si, id, t, d, m, k)
+   where not v_done[u.si];
+
+  for i in 1 .. v_stream_count loop
+    stream_name := p_streams[i];
+    next_revision := v_result_revision[i];
+    last_position := v_result_position[i];
+    return next;
+  end loop;
+end
+$fn$;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event store', sql: eventStore },
   { version: 2, name: 'transfer process state', sql: processState },
   { version: 3, name: 'leases', sql: leases },
   { version: 4, name: 'read models', sql: readModels },
+  { version: 5, name: 'set-based append', sql: setBasedAppend },
 ];

@@ -444,6 +444,10 @@ interface Mode {
   store?: (pg: PostgresEventStore) => EventStore;
   /** The points one batch of the workload passes, in order (asserted by the calibration test). */
   batchPoints: string[];
+  /** The whole batch is one atomic append (a crash before it leaves nothing written). */
+  atomicBatch: boolean;
+  /** A second crash while the restarted process is still recovering the same batch. */
+  doubleCrashes: [Crash, Crash][];
 }
 
 const stepPoints = ['after-hold', 'after-credit', 'after-settle', 'after-record', 'before-checkpoint'] as const;
@@ -451,17 +455,22 @@ const stepPoints = ['after-hold', 'after-credit', 'after-settle', 'after-record'
 const modes: Mode[] = [
   {
     name: 'multi-stream append',
-    // One call per step: hold (src), credit (dst-1 + dst-2), settle (src), record (8 transfers).
-    batchPoints: [
-      'append',
-      'after-hold',
-      'append',
-      'after-credit',
-      'append',
-      'after-settle',
-      'append',
-      'after-record',
-      'before-checkpoint',
+    // Every step decided in memory, then the whole batch (src, dst-1, dst-2, 8 transfers) in one append.
+    batchPoints: ['after-hold', 'after-credit', 'after-settle', 'append', 'after-record', 'before-checkpoint'],
+    atomicBatch: true,
+    doubleCrashes: [
+      [
+        { point: 'after-settle', nth: 1 },
+        { point: 'append', nth: 1 },
+      ],
+      [
+        { point: 'after-hold', nth: 1 },
+        { point: 'after-settle', nth: 1 },
+      ],
+      [
+        { point: 'after-record', nth: 1 },
+        { point: 'before-checkpoint', nth: 1 },
+      ],
     ],
   },
   {
@@ -479,6 +488,25 @@ const modes: Mode[] = [
       'after-record',
       'before-checkpoint',
     ],
+    atomicBatch: false,
+    doubleCrashes: [
+      [
+        { point: 'append', nth: 1 },
+        { point: 'append', nth: 1 },
+      ],
+      [
+        { point: 'after-credit', nth: 1 },
+        { point: 'after-hold', nth: 1 },
+      ],
+      [
+        { point: 'append', nth: 3 },
+        { point: 'after-record', nth: 1 },
+      ],
+      [
+        { point: 'after-record', nth: 1 },
+        { point: 'before-checkpoint', nth: 1 },
+      ],
+    ],
   },
 ];
 
@@ -489,26 +517,6 @@ function crashCases(mode: Mode): Crash[] {
     ...Array.from({ length: appends }, (_, i) => ({ point: 'append' as const, nth: i + 1 })),
   ];
 }
-
-/** A second crash while the restarted process is still recovering the same batch. */
-const doubleCrashes: [Crash, Crash][] = [
-  [
-    { point: 'append', nth: 1 },
-    { point: 'append', nth: 1 },
-  ],
-  [
-    { point: 'after-credit', nth: 1 },
-    { point: 'after-hold', nth: 1 },
-  ],
-  [
-    { point: 'append', nth: 3 },
-    { point: 'after-record', nth: 1 },
-  ],
-  [
-    { point: 'after-record', nth: 1 },
-    { point: 'before-checkpoint', nth: 1 },
-  ],
-];
 
 async function withLedger(mode: Mode, body: (ledger: TestLedger) => Promise<void>): Promise<void> {
   const ledger = await createTestLedger(mode.store ? { store: mode.store } : {});
@@ -555,40 +563,54 @@ describe.each(modes)('crash recovery of the transfer process ($name)', (mode) =>
     },
   );
 
-  it.each(doubleCrashes.map((cs) => [cs.map(describeCrash).join(', then '), cs] as const))(
+  it.each(mode.doubleCrashes.map((cs) => [cs.map(describeCrash).join(', then '), cs] as const))(
     'crash at %s (during recovery): the third process finishes it once',
     async (_, crashes) => {
       await withLedger(mode, (ledger) => crashRecoverAndCheck(ledger, crashes));
     },
   );
 
-  /*
-   * The credit to a frozen destination failed and the hold was released (HoldReleased is
-   * written), but the crash came before TransferCancelled was recorded. The destination is
-   * unfrozen before the restart. The released hold can never be debited, so the only
-   * consistent end is CANCELLED(CREDIT_FAILED) with no credit to the destination.
-   */
-  it('crash after the hold was released for a frozen destination, which is unfrozen before the restart', async () => {
-    await withLedger(mode, async (ledger) => {
-      await setUp(ledger);
-      const batchEnd = await requestBatch(ledger);
-      await crashOnce(ledger, { point: 'after-settle', nth: 1 });
-      const releasedOnly = { [`${A.src}:FundsHeld`]: 1, [`${A.src}:HoldReleased`]: 1 };
-      expect((await countEffects(ledger.store))[T.toFrozen]).toEqual(releasedOnly);
-      expect((await loadTransfer(ledger.store, T.toFrozen)).state.status).toBe('REQUESTED');
-      await unfreezeAccount(ledger.store, A.frozen, ledger.clock.now);
-
-      const died = await recover(ledger, batchEnd).then(
-        () => null,
-        (err: unknown) => err,
-      );
-      // Money first: no credit without a debit, whatever happened to the process.
-      expect((await countEffects(ledger.store))[T.toFrozen]).toEqual(releasedOnly);
-      const posted = Object.values(await balances(ledger)).map((b) => b.posted);
-      expect(posted.reduce((sum, p) => sum + p, 0n)).toBe(0n);
-      // Then progress: the restarted process must not die on it (and block the whole batch).
-      expect(died).toBeNull();
-      await expectOutcome(ledger, false);
+  if (mode.atomicBatch) {
+    it('a crash before the one append leaves nothing of the batch written', async () => {
+      await withLedger(mode, async (ledger) => {
+        await setUp(ledger);
+        const batchEnd = await requestBatch(ledger);
+        const before = await countEffects(ledger.store);
+        await crashOnce(ledger, { point: 'after-settle', nth: 1 });
+        expect(await countEffects(ledger.store)).toEqual(before);
+        await recover(ledger, batchEnd);
+        await expectOutcome(ledger, false);
+      });
     });
-  });
+  } else {
+    /*
+     * The credit to a frozen destination failed and the hold was released (HoldReleased is
+     * written), but the crash came before TransferCancelled was recorded. The destination is
+     * unfrozen before the restart. The released hold can never be debited, so the only
+     * consistent end is CANCELLED(CREDIT_FAILED) with no credit to the destination.
+     */
+    it('crash after the hold was released for a frozen destination, which is unfrozen before the restart', async () => {
+      await withLedger(mode, async (ledger) => {
+        await setUp(ledger);
+        const batchEnd = await requestBatch(ledger);
+        await crashOnce(ledger, { point: 'after-settle', nth: 1 });
+        const releasedOnly = { [`${A.src}:FundsHeld`]: 1, [`${A.src}:HoldReleased`]: 1 };
+        expect((await countEffects(ledger.store))[T.toFrozen]).toEqual(releasedOnly);
+        expect((await loadTransfer(ledger.store, T.toFrozen)).state.status).toBe('REQUESTED');
+        await unfreezeAccount(ledger.store, A.frozen, ledger.clock.now);
+
+        const died = await recover(ledger, batchEnd).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        // Money first: no credit without a debit, whatever happened to the process.
+        expect((await countEffects(ledger.store))[T.toFrozen]).toEqual(releasedOnly);
+        const posted = Object.values(await balances(ledger)).map((b) => b.posted);
+        expect(posted.reduce((sum, p) => sum + p, 0n)).toBe(0n);
+        // Then progress: the restarted process must not die on it (and block the whole batch).
+        expect(died).toBeNull();
+        await expectOutcome(ledger, false);
+      });
+    });
+  }
 });
