@@ -20,6 +20,7 @@ import {
   WrongExpectedRevision,
 } from '../eventstore/port';
 import { AccountDirectory } from './account-directory';
+import { GroupCommit } from './group-commit';
 import { maxCommandAttempts } from './account-commands';
 import { loadTransfer, toEventToAppend } from './aggregates';
 
@@ -95,12 +96,14 @@ export function requestFingerprint(input: TransferRequestInput): string {
  */
 export class TransferCommands {
   private readonly directory: AccountDirectory;
+  private readonly ingress: GroupCommit<Prepared, Set<Prepared>>;
 
   constructor(
     private readonly store: EventStore,
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.directory = new AccountDirectory(store);
+    this.ingress = new GroupCommit((prepared) => this.storeTogether(prepared), maxBatchTransfers);
   }
 
   async requestTransfer(input: TransferRequestInput, scope = 'public'): Promise<AcceptedTransfer> {
@@ -131,13 +134,13 @@ export class TransferCommands {
 
     const conflicted = await this.storeRequests(prepared);
     for (const p of prepared) {
-      if (!conflicted.has(p.index))
+      if (!conflicted.has(p))
         outcomes[p.index] = {
           ok: true,
           transfer: { transferId: p.transferId, state: p.state, position: p.position!, replayed: false },
         };
     }
-    const resolving = prepared.filter((p) => conflicted.has(p.index));
+    const resolving = prepared.filter((p) => conflicted.has(p));
     for (let i = 0; i < resolving.length; i += maxParallelResolutions) {
       await Promise.all(
         resolving.slice(i, i + maxParallelResolutions).map(async (p) => {
@@ -222,40 +225,55 @@ export class TransferCommands {
   }
 
   /**
-   * Stores the prepared requests; returns the indexes whose id or key was already taken.
-   * With multi-stream append the whole batch is one call (retried without the items that
-   * conflicted); otherwise each item's key claim goes first, then its transfer stream.
+   * Stores the prepared requests; returns those whose id or key was already taken. With
+   * multi-stream append, concurrent callers' requests share one call (group commit),
+   * retried without the items that conflicted; otherwise each item's key claim goes
+   * first, then its transfer stream.
    */
-  private async storeRequests(prepared: Prepared[]): Promise<Set<number>> {
-    const conflicted = new Set<number>();
-    let remaining = prepared;
-    if (this.store.capabilities.multiStreamAppend) {
-      for (let round = 0; remaining.length > 0 && round < maxBatchConflictRounds; round++) {
-        try {
-          const results = await this.store.appendMultiple(remaining.flatMap((p) => p.appends));
-          let r = 0;
-          for (const p of remaining) {
-            r += p.appends.length;
-            p.position = results[r - 1].position;
-          }
-          return conflicted;
-        } catch (err) {
-          if (!(err instanceof WrongExpectedRevision)) throw err;
-          const culprit = remaining.find((p) => p.appends.some((a) => a.streamName === err.streamName));
-          if (!culprit) throw err;
-          conflicted.add(culprit.index);
-          remaining = remaining.filter((p) => p !== culprit);
+  private storeRequests(prepared: Prepared[]): Promise<Set<Prepared>> {
+    return this.store.capabilities.multiStreamAppend ? this.ingress.submit(prepared) : this.storeOneByOne(prepared);
+  }
+
+  private async storeTogether(prepared: Prepared[]): Promise<Set<Prepared>> {
+    // A second request for a transfer id or key already in this group conflicts with the first.
+    const conflicted = new Set<Prepared>();
+    const claimed = new Set<string>();
+    for (const p of prepared) {
+      if (p.appends.some((a) => claimed.has(a.streamName))) conflicted.add(p);
+      else for (const a of p.appends) claimed.add(a.streamName);
+    }
+    let remaining = prepared.filter((p) => !conflicted.has(p));
+    for (let round = 0; remaining.length > 0 && round < maxBatchConflictRounds; round++) {
+      try {
+        const results = await this.store.appendMultiple(remaining.flatMap((p) => p.appends));
+        let r = 0;
+        for (const p of remaining) {
+          r += p.appends.length;
+          p.position = results[r - 1].position;
         }
+        return conflicted;
+      } catch (err) {
+        if (!(err instanceof WrongExpectedRevision)) throw err;
+        const culprit = remaining.find((p) => p.appends.some((a) => a.streamName === err.streamName));
+        if (!culprit) throw err;
+        conflicted.add(culprit);
+        remaining = remaining.filter((p) => p !== culprit);
       }
     }
+    for (const p of await this.storeOneByOne(remaining)) conflicted.add(p);
+    return conflicted;
+  }
+
+  private async storeOneByOne(prepared: Prepared[]): Promise<Set<Prepared>> {
+    const conflicted = new Set<Prepared>();
     await Promise.all(
-      remaining.map(async (p) => {
+      prepared.map(async (p) => {
         try {
           for (const a of p.appends)
             p.position = (await this.store.append(a.streamName, a.events, a.expectedRevision)).position;
         } catch (err) {
           if (!(err instanceof WrongExpectedRevision)) throw err;
-          conflicted.add(p.index);
+          conflicted.add(p);
         }
       }),
     );

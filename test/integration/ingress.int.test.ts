@@ -18,10 +18,18 @@ describe.each([
   const body = { sourceAccount: 'src', destinationAccount: 'dst', amountMinor: 100n };
 
   it('rejects synchronously what it can know: unknown accounts, currencies, same account', async () => {
-    await expect(ledger.transfers.requestTransfer({ ...body, sourceAccount: 'nobody' })).rejects.toMatchObject({ code: 'ACCOUNT_NOT_FOUND' });
-    await expect(ledger.transfers.requestTransfer({ ...body, destinationAccount: 'eur' })).rejects.toMatchObject({ code: 'CURRENCY_MISMATCH' });
-    await expect(ledger.transfers.requestTransfer({ ...body, currency: 'EUR' })).rejects.toMatchObject({ code: 'CURRENCY_MISMATCH' });
-    await expect(ledger.transfers.requestTransfer({ ...body, destinationAccount: 'src' })).rejects.toMatchObject({ code: 'SAME_ACCOUNT' });
+    await expect(ledger.transfers.requestTransfer({ ...body, sourceAccount: 'nobody' })).rejects.toMatchObject({
+      code: 'ACCOUNT_NOT_FOUND',
+    });
+    await expect(ledger.transfers.requestTransfer({ ...body, destinationAccount: 'eur' })).rejects.toMatchObject({
+      code: 'CURRENCY_MISMATCH',
+    });
+    await expect(ledger.transfers.requestTransfer({ ...body, currency: 'EUR' })).rejects.toMatchObject({
+      code: 'CURRENCY_MISMATCH',
+    });
+    await expect(ledger.transfers.requestTransfer({ ...body, destinationAccount: 'src' })).rejects.toMatchObject({
+      code: 'SAME_ACCOUNT',
+    });
   });
 
   it('same key, same body: the same transfer, replayed', async () => {
@@ -86,6 +94,30 @@ describe.each([
     expect(outcomes[1]).toMatchObject({ ok: false, error: { code: 'ACCOUNT_NOT_FOUND' } });
     expect(outcomes[2]).toMatchObject({ ok: true, transfer: { transferId: existing, replayed: true } });
     for (const id of fresh) expect((await ledger.transfers.getTransfer(id))?.state.status).toBe('REQUESTED');
+  });
+
+  it('a batch naming one transfer id twice stores it once; the second item gets the first', async () => {
+    const transferId = randomUUID();
+    const outcomes = await ledger.transfers.requestTransfers([
+      { ...body, transferId },
+      { ...body, transferId, amountMinor: 7n },
+    ]);
+    expect(outcomes).toMatchObject([
+      { ok: true, transfer: { transferId, replayed: false } },
+      { ok: true, transfer: { transferId, replayed: true } },
+    ]);
+    expect((await ledger.transfers.getTransfer(transferId))?.state.request?.amountMinor).toBe(100n);
+  });
+
+  it('concurrent requests each get their own transfer, and a request id shared between them is stored once', async () => {
+    const shared = randomUUID();
+    const results = await Promise.all([
+      ...Array.from({ length: 30 }, () => ledger.transfers.requestTransfer(body)),
+      ...Array.from({ length: 5 }, () => ledger.transfers.requestTransfer({ ...body, transferId: shared })),
+    ]);
+    expect(new Set(results.map((r) => r.transferId)).size).toBe(31);
+    expect(results.filter((r) => r.transferId === shared && !r.replayed)).toHaveLength(1);
+    for (const r of results) expect((await ledger.transfers.getTransfer(r.transferId))?.state.status).toBeDefined();
   });
 
   it('refuses an empty or oversized batch', async () => {
