@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import { escapeLiteral, type Pool, type PoolClient, type QueryResult } from 'pg';
 import { Gauge } from 'prom-client';
 import { type LeasedWork, runLeased } from '../db/lease';
 import type { EventStore, RecordedEvent } from '../eventstore/port';
@@ -18,6 +18,34 @@ const lagSeconds = new Gauge({
   labelNames: ['projection'],
 });
 
+/** The head is looked up for the lag gauges at most this often, not per batch. */
+const lagRefreshMs = 1_000;
+
+/** Sets the lag gauges after a batch, from a head position refreshed in the background. */
+function lagReporter(store: EventStore, projection: string): (applied: RecordedEvent) => void {
+  let head = 0n;
+  let refreshedAt = 0;
+  let refreshing = false;
+  return (applied) => {
+    if (!refreshing && Date.now() - refreshedAt >= lagRefreshMs) {
+      refreshing = true;
+      store
+        .headPosition()
+        .then((h) => {
+          head = h;
+        })
+        .catch(() => undefined) // the gauge keeps its last head; the next batch tries again
+        .finally(() => {
+          refreshedAt = Date.now();
+          refreshing = false;
+        });
+    }
+    const behind = head > applied.position ? head - applied.position : 0n;
+    lagPositions.set({ projection }, Number(behind));
+    lagSeconds.set({ projection }, behind > 0n ? (Date.now() - applied.createdAt.getTime()) / 1000 : 0);
+  };
+}
+
 export function checkpointName(projection: Projection): string {
   return `projection:${projection.name}:v${projection.version}`;
 }
@@ -26,10 +54,42 @@ export function leaseName(projection: Projection): string {
   return `projection:${projection.name}`;
 }
 
+/** The lease a batch must still hold when it commits. */
+export interface BatchFence {
+  name: string;
+  owner: string;
+}
+
+/**
+ * Claims the batch in one statement: checks the lease (when fenced), locks the checkpoint
+ * row, reads what was applied before, and moves the checkpoint forward. Sent together with
+ * BEGIN, as literals, so the claim costs one round trip and the transaction takes its id
+ * (which holds every event subscriber back until it commits) as late as it can.
+ */
+function claimSql(checkpoint: string, last: bigint, fence: BatchFence | undefined): string {
+  const lit = (s: string) => escapeLiteral(s);
+  const held = fence
+    ? `exists (select 1 from ledger_leases where name = ${lit(fence.name)} and owner = ${lit(fence.owner)} and expires_at > now())`
+    : 'true';
+  return `begin;
+with fence as (select ${held} as held),
+previous as (select position from ledger_checkpoints where name = ${lit(checkpoint)} for update),
+moved as (
+  insert into ledger_checkpoints (name, position) select ${lit(checkpoint)}, ${last.toString()} from fence where held
+  on conflict (name) do update set position = excluded.position, updated_at = now()
+    where ledger_checkpoints.position < excluded.position
+  returning 1
+)
+select (select held from fence) as held, (select position::text from previous) as applied`;
+}
+
 /**
  * Applies one batch and moves the checkpoint in the same transaction, so a crash never
- * applies an event twice or skips one. The checkpoint is read again under lock: a replay's
- * swap may have moved it, and events at or before it are already in the tables.
+ * applies an event twice or skips one. What was applied before is read under the
+ * checkpoint row's lock: another owner or a replay's swap may have moved it, and events at
+ * or before it are already in the tables. With a fence, a batch commits only while the
+ * lease is held (a transaction-pooler-safe fence: a row, not a session lock); a new owner
+ * that took the lease meanwhile waits on the checkpoint row and then skips this batch.
  */
 export async function applyBatch(
   client: PoolClient,
@@ -37,26 +97,16 @@ export async function applyBatch(
   events: RecordedEvent[],
   checkpoint: string,
   tables: TableNames,
-  fence?: () => Promise<void>,
+  fence?: BatchFence,
 ): Promise<void> {
-  await client.query('begin');
+  const last = events[events.length - 1].position;
   try {
-    await fence?.();
-    const { rows } = await client.query<{ position: string }>(
-      'select position from ledger_checkpoints where name = $1 for update',
-      [checkpoint],
-    );
-    const applied = rows.length === 0 ? 0n : BigInt(rows[0].position);
+    const results = (await client.query(claimSql(checkpoint, last, fence))) as unknown as QueryResult[];
+    const claim = results[results.length - 1].rows[0] as { held: boolean; applied: string | null };
+    if (!claim.held) throw new Error(`projection ${projection.name} lost its lease`);
+    const applied = claim.applied === null ? 0n : BigInt(claim.applied);
     const fresh = events.filter((e) => e.position > applied && projection.handles(e));
     if (fresh.length > 0) await projection.apply(client, fresh, tables);
-    const last = events[events.length - 1].position;
-    if (last > applied) {
-      await client.query(
-        `insert into ledger_checkpoints (name, position) values ($1, $2)
-         on conflict (name) do update set position = excluded.position, updated_at = now()`,
-        [checkpoint, last.toString()],
-      );
-    }
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
@@ -70,7 +120,13 @@ export type RunningProjection = LeasedWork;
  * Keeps a projection's live tables up to date: one owner at a time (a lease that a standby
  * takes over when the holder dies), batches applied with their checkpoint.
  */
-export function startProjection(options: { projection: Projection; store: EventStore; pool: Pool; logger: Logger; leaseTtlMs?: number }): RunningProjection {
+export function startProjection(options: {
+  projection: Projection;
+  store: EventStore;
+  pool: Pool;
+  logger: Logger;
+  leaseTtlMs?: number;
+}): RunningProjection {
   const { projection, store, pool } = options;
   const log = options.logger.child({ component: 'projection', projection: projection.name });
   const checkpoint = checkpointName(projection);
@@ -80,29 +136,23 @@ export function startProjection(options: { projection: Projection; store: EventS
     leaseTtlMs: options.leaseTtlMs,
     onError: (err, delayMs) => log.error({ err, delayMs }, 'projection failed; restarting from its checkpoint'),
     async start(lease) {
-      const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [checkpoint]);
-      // A transaction-pooler-safe fence: a batch commits only while this lease is ours.
-      const fence = (client: PoolClient) => async () => {
-        const held = await client.query(
-          'select 1 from ledger_leases where name = $1 and owner = $2 and expires_at > now() for update',
-          [lease.name, lease.owner],
-        );
-        if (held.rowCount !== 1) throw new Error(`projection ${projection.name} lost its lease`);
-      };
+      const { rows } = await pool.query<{ position: string }>(
+        'select position from ledger_checkpoints where name = $1',
+        [checkpoint],
+      );
+      const fence: BatchFence = { name: lease.name, owner: lease.owner };
+      const lag = lagReporter(store, projection.name);
       return store.subscribe({
         after: rows.length === 0 ? 0n : BigInt(rows[0].position),
         maxBatchSize: projectionBatchSize,
         handler: async (events) => {
           const client = await pool.connect();
           try {
-            await applyBatch(client, projection, events, checkpoint, liveTables, fence(client));
+            await applyBatch(client, projection, events, checkpoint, liveTables, fence);
           } finally {
             client.release();
           }
-          const last = events[events.length - 1];
-          const head = await store.headPosition();
-          lagPositions.set({ projection: projection.name }, Number(head - last.position));
-          lagSeconds.set({ projection: projection.name }, head > last.position ? (Date.now() - last.createdAt.getTime()) / 1000 : 0);
+          lag(events[events.length - 1]);
         },
       });
     },

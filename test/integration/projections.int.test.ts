@@ -45,7 +45,10 @@ async function accountRow(ledger: TestLedger, id: string): Promise<Row | undefin
 }
 
 async function entryRows(ledger: TestLedger, id: string): Promise<Row[]> {
-  const { rows } = await ledger.db.pool.query<Row>('select * from rm_account_entries where account_id = $1 order by position', [id]);
+  const { rows } = await ledger.db.pool.query<Row>(
+    'select * from rm_account_entries where account_id = $1 order by position',
+    [id],
+  );
   return rows;
 }
 
@@ -100,7 +103,12 @@ describe('projections: what each event type does to the read models', () => {
       metadata,
       now: t0,
     });
-    await openAccount(ledger.store, { accountId: 'open-unl', currency: 'JPY', overdraft: { kind: 'unlimited' }, now: t0 });
+    await openAccount(ledger.store, {
+      accountId: 'open-unl',
+      currency: 'JPY',
+      overdraft: { kind: 'unlimited' },
+      now: t0,
+    });
     await syncReadSide(ledger);
     expect(await accountRow(ledger, 'open-eur')).toEqual({
       id: 'open-eur',
@@ -116,7 +124,12 @@ describe('projections: what each event type does to the read models', () => {
       version: '0',
       position: opened.position.toString(),
     });
-    expect(await accountRow(ledger, 'open-unl')).toMatchObject({ currency: 'JPY', overdraft_kind: 'unlimited', overdraft_limit: null, metadata: {} });
+    expect(await accountRow(ledger, 'open-unl')).toMatchObject({
+      currency: 'JPY',
+      overdraft_kind: 'unlimited',
+      overdraft_limit: null,
+      metadata: {},
+    });
     expect(await entryRows(ledger, 'open-eur')).toEqual([]);
   });
 
@@ -128,23 +141,63 @@ describe('projections: what each event type does to the read models', () => {
     const t2 = advance(ledger);
     const description = 'rent "March", {flat 3}\\ ü';
     const metadata = { invoice: 'A-1', lines: [1, 2], nested: { ok: true } };
-    await ledger.transfers.requestTransfer({ transferId: 'imm-1', sourceAccount: 'imm-src', destinationAccount: 'imm-dst', amountMinor: 300n, description, metadata });
+    await ledger.transfers.requestTransfer({
+      transferId: 'imm-1',
+      sourceAccount: 'imm-src',
+      destinationAccount: 'imm-dst',
+      amountMinor: 300n,
+      description,
+      metadata,
+    });
     await ledger.waitForTerminal(['imm-1']);
     await syncReadSide(ledger);
 
     // The source: opened (0), credited by the funding (1), held (2), debited (3).
-    expect(await accountRow(ledger, 'imm-src')).toMatchObject({ posted: '700', held: '0', status: 'open', updated_at: t2, ...(await lastOf(ledger, accountStream('imm-src'))) });
+    expect(await accountRow(ledger, 'imm-src')).toMatchObject({
+      posted: '700',
+      held: '0',
+      status: 'open',
+      updated_at: t2,
+      ...(await lastOf(ledger, accountStream('imm-src'))),
+    });
     expect((await accountRow(ledger, 'imm-src'))?.version).toBe('3');
     const srcEvents = await streamEvents(ledger, accountStream('imm-src'));
     expect(srcEvents.map((e) => e.type)).toEqual(['AccountOpened', 'FundsCredited', 'FundsHeld', 'FundsDebited']);
     const srcEntries = await entryRows(ledger, 'imm-src');
     expect(srcEntries).toEqual([
-      { account_id: 'imm-src', position: srcEvents[1].position.toString(), transfer_id: expect.stringMatching(/^fund-imm-src-/), direction: 'credit', amount: '1000', balance_after: '1000', at: t1 },
-      { account_id: 'imm-src', position: srcEvents[3].position.toString(), transfer_id: 'imm-1', direction: 'debit', amount: '300', balance_after: '700', at: t2 },
+      {
+        account_id: 'imm-src',
+        position: srcEvents[1].position.toString(),
+        transfer_id: expect.stringMatching(/^fund-imm-src-/),
+        direction: 'credit',
+        amount: '1000',
+        balance_after: '1000',
+        at: t1,
+      },
+      {
+        account_id: 'imm-src',
+        position: srcEvents[3].position.toString(),
+        transfer_id: 'imm-1',
+        direction: 'debit',
+        amount: '300',
+        balance_after: '700',
+        at: t2,
+      },
     ]);
-    expect(await accountRow(ledger, 'imm-dst')).toMatchObject({ posted: '300', held: '0', version: '1', updated_at: t2 });
+    expect(await accountRow(ledger, 'imm-dst')).toMatchObject({
+      posted: '300',
+      held: '0',
+      version: '1',
+      updated_at: t2,
+    });
     expect(await entryRows(ledger, 'imm-dst')).toEqual([
-      expect.objectContaining({ transfer_id: 'imm-1', direction: 'credit', amount: '300', balance_after: '300', at: t2 }),
+      expect.objectContaining({
+        transfer_id: 'imm-1',
+        direction: 'credit',
+        amount: '300',
+        balance_after: '300',
+        at: t2,
+      }),
     ]);
 
     const requestedAt = (await streamEvents(ledger, transferStream('imm-1')))[0].data.requestedAt;
@@ -175,10 +228,22 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.open('pend-dst');
     await ledger.fund('pend-src', 1_000n);
     const t2 = advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'pend-1', sourceAccount: 'pend-src', destinationAccount: 'pend-dst', amountMinor: 600n, mode: 'pending', timeoutSeconds: 3_600 });
+    await ledger.transfers.requestTransfer({
+      transferId: 'pend-1',
+      sourceAccount: 'pend-src',
+      destinationAccount: 'pend-dst',
+      amountMinor: 600n,
+      mode: 'pending',
+      timeoutSeconds: 3_600,
+    });
     await ledger.waitForStatus('pend-1', 'HELD');
     await syncReadSide(ledger);
-    expect(await accountRow(ledger, 'pend-src')).toMatchObject({ posted: '1000', held: '600', version: '2', updated_at: t2 });
+    expect(await accountRow(ledger, 'pend-src')).toMatchObject({
+      posted: '1000',
+      held: '600',
+      version: '2',
+      updated_at: t2,
+    });
     expect(await entryRows(ledger, 'pend-src')).toHaveLength(1); // a hold is no entry
     expect(await transferRow(ledger, 'pend-1')).toMatchObject({
       mode: 'pending',
@@ -193,7 +258,10 @@ describe('projections: what each event type does to the read models', () => {
       updated_at: t2,
       version: '1',
     });
-    expect(steps(await transferRow(ledger, 'pend-1'))).toEqual([['REQUESTED', t2.toISOString()], ['HELD', t2.toISOString()]]);
+    expect(steps(await transferRow(ledger, 'pend-1'))).toEqual([
+      ['REQUESTED', t2.toISOString()],
+      ['HELD', t2.toISOString()],
+    ]);
 
     // The decision alone: the process is stopped, so only TransferCommitRequested is written.
     const t3 = advance(ledger);
@@ -201,18 +269,56 @@ describe('projections: what each event type does to the read models', () => {
     await withProcessStopped(ledger, t4, async () => {
       const decided = await ledger.transfers.commitTransfer('pend-1', 250n);
       await waitForProjections(ledger.db.pool, allProjections, decided.position);
-      expect(await transferRow(ledger, 'pend-1')).toMatchObject({ status: 'HELD', committed_amount: null, updated_at: t3, version: '2', position: decided.position.toString() });
-      expect(steps(await transferRow(ledger, 'pend-1'))).toEqual([['REQUESTED', t2.toISOString()], ['HELD', t2.toISOString()]]);
+      expect(await transferRow(ledger, 'pend-1')).toMatchObject({
+        status: 'HELD',
+        committed_amount: null,
+        updated_at: t3,
+        version: '2',
+        position: decided.position.toString(),
+      });
+      expect(steps(await transferRow(ledger, 'pend-1'))).toEqual([
+        ['REQUESTED', t2.toISOString()],
+        ['HELD', t2.toISOString()],
+      ]);
     });
     await ledger.waitForStatus('pend-1', 'COMMITTED');
     await syncReadSide(ledger);
     const srcEvents = await streamEvents(ledger, accountStream('pend-src'));
-    expect(srcEvents[srcEvents.length - 1]).toMatchObject({ type: 'FundsDebited', data: { amountMinor: '250', releasedMinor: '350' } });
-    expect(await accountRow(ledger, 'pend-src')).toMatchObject({ posted: '750', held: '0', version: '3', updated_at: t4 });
-    expect((await entryRows(ledger, 'pend-src')).at(-1)).toMatchObject({ transfer_id: 'pend-1', direction: 'debit', amount: '250', balance_after: '750', at: t4 });
+    expect(srcEvents[srcEvents.length - 1]).toMatchObject({
+      type: 'FundsDebited',
+      data: { amountMinor: '250', releasedMinor: '350' },
+    });
+    expect(await accountRow(ledger, 'pend-src')).toMatchObject({
+      posted: '750',
+      held: '0',
+      version: '3',
+      updated_at: t4,
+    });
+    expect((await entryRows(ledger, 'pend-src')).at(-1)).toMatchObject({
+      transfer_id: 'pend-1',
+      direction: 'debit',
+      amount: '250',
+      balance_after: '750',
+      at: t4,
+    });
     expect(await accountRow(ledger, 'pend-dst')).toMatchObject({ posted: '250', held: '0' });
-    expect(await entryRows(ledger, 'pend-dst')).toEqual([expect.objectContaining({ transfer_id: 'pend-1', direction: 'credit', amount: '250', balance_after: '250', at: t4 })]);
-    expect(await transferRow(ledger, 'pend-1')).toMatchObject({ status: 'COMMITTED', amount: '600', committed_amount: '250', reason: null, updated_at: t4, version: '4' });
+    expect(await entryRows(ledger, 'pend-dst')).toEqual([
+      expect.objectContaining({
+        transfer_id: 'pend-1',
+        direction: 'credit',
+        amount: '250',
+        balance_after: '250',
+        at: t4,
+      }),
+    ]);
+    expect(await transferRow(ledger, 'pend-1')).toMatchObject({
+      status: 'COMMITTED',
+      amount: '600',
+      committed_amount: '250',
+      reason: null,
+      updated_at: t4,
+      version: '4',
+    });
     expect(steps(await transferRow(ledger, 'pend-1'))).toEqual([
       ['REQUESTED', t2.toISOString()],
       ['HELD', t2.toISOString()],
@@ -226,21 +332,48 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.open('void-dst');
     await ledger.fund('void-src', 1_000n);
     const t2 = advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'void-1', sourceAccount: 'void-src', destinationAccount: 'void-dst', amountMinor: 400n, mode: 'pending' });
+    await ledger.transfers.requestTransfer({
+      transferId: 'void-1',
+      sourceAccount: 'void-src',
+      destinationAccount: 'void-dst',
+      amountMinor: 400n,
+      mode: 'pending',
+    });
     await ledger.waitForStatus('void-1', 'HELD');
     const t3 = advance(ledger);
     const t4 = new Date(t3.getTime() + second);
     await withProcessStopped(ledger, t4, async () => {
       const decided = await ledger.transfers.voidTransfer('void-1');
       await waitForProjections(ledger.db.pool, allProjections, decided.position);
-      expect(await transferRow(ledger, 'void-1')).toMatchObject({ status: 'HELD', reason: null, updated_at: t3, version: '2', position: decided.position.toString() });
+      expect(await transferRow(ledger, 'void-1')).toMatchObject({
+        status: 'HELD',
+        reason: null,
+        updated_at: t3,
+        version: '2',
+        position: decided.position.toString(),
+      });
       expect(await accountRow(ledger, 'void-src')).toMatchObject({ posted: '1000', held: '400' });
     });
     await ledger.waitForStatus('void-1', 'CANCELLED');
     await syncReadSide(ledger);
-    expect(await transferRow(ledger, 'void-1')).toMatchObject({ status: 'CANCELLED', reason: 'VOIDED', committed_amount: null, updated_at: t4, version: '3' });
-    expect(steps(await transferRow(ledger, 'void-1'))).toEqual([['REQUESTED', t2.toISOString()], ['HELD', t2.toISOString()], ['CANCELLED', t4.toISOString()]]);
-    expect(await accountRow(ledger, 'void-src')).toMatchObject({ posted: '1000', held: '0', version: '3', updated_at: t4 });
+    expect(await transferRow(ledger, 'void-1')).toMatchObject({
+      status: 'CANCELLED',
+      reason: 'VOIDED',
+      committed_amount: null,
+      updated_at: t4,
+      version: '3',
+    });
+    expect(steps(await transferRow(ledger, 'void-1'))).toEqual([
+      ['REQUESTED', t2.toISOString()],
+      ['HELD', t2.toISOString()],
+      ['CANCELLED', t4.toISOString()],
+    ]);
+    expect(await accountRow(ledger, 'void-src')).toMatchObject({
+      posted: '1000',
+      held: '0',
+      version: '3',
+      updated_at: t4,
+    });
     expect((await streamEvents(ledger, accountStream('void-src'))).at(-1)?.type).toBe('HoldReleased');
     expect(await entryRows(ledger, 'void-src')).toHaveLength(1);
     expect(await accountRow(ledger, 'void-dst')).toMatchObject({ posted: '0', version: '0' });
@@ -250,13 +383,25 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.open('exp-src');
     await ledger.open('exp-dst');
     await ledger.fund('exp-src', 100n);
-    await ledger.transfers.requestTransfer({ transferId: 'exp-1', sourceAccount: 'exp-src', destinationAccount: 'exp-dst', amountMinor: 100n, mode: 'pending', timeoutSeconds: 60 });
+    await ledger.transfers.requestTransfer({
+      transferId: 'exp-1',
+      sourceAccount: 'exp-src',
+      destinationAccount: 'exp-dst',
+      amountMinor: 100n,
+      mode: 'pending',
+      timeoutSeconds: 60,
+    });
     await ledger.waitForStatus('exp-1', 'HELD');
     const t = advance(ledger, 61 * second);
     expect(await ledger.transfers.expireDueTransfers(ledger.db.pool)).toBe(1);
     await ledger.waitForStatus('exp-1', 'CANCELLED');
     await syncReadSide(ledger);
-    expect(await transferRow(ledger, 'exp-1')).toMatchObject({ status: 'CANCELLED', reason: 'EXPIRED', updated_at: t, version: '3' });
+    expect(await transferRow(ledger, 'exp-1')).toMatchObject({
+      status: 'CANCELLED',
+      reason: 'EXPIRED',
+      updated_at: t,
+      version: '3',
+    });
     expect(await accountRow(ledger, 'exp-src')).toMatchObject({ posted: '100', held: '0' });
   });
 
@@ -264,16 +409,40 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.open('rej-src');
     await ledger.open('rej-dst');
     const t = advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'rej-1', sourceAccount: 'rej-src', destinationAccount: 'rej-dst', amountMinor: 1n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'rej-1',
+      sourceAccount: 'rej-src',
+      destinationAccount: 'rej-dst',
+      amountMinor: 1n,
+    });
     await ledger.waitForTerminal(['rej-1']);
     await freezeAccount(ledger.store, 'rej-src', t);
-    await ledger.transfers.requestTransfer({ transferId: 'rej-2', sourceAccount: 'rej-src', destinationAccount: 'rej-dst', amountMinor: 1n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'rej-2',
+      sourceAccount: 'rej-src',
+      destinationAccount: 'rej-dst',
+      amountMinor: 1n,
+    });
     await ledger.waitForTerminal(['rej-2']);
     await syncReadSide(ledger);
-    expect(await transferRow(ledger, 'rej-1')).toMatchObject({ status: 'REJECTED', reason: 'INSUFFICIENT_FUNDS', committed_amount: null, version: '1', updated_at: t });
-    expect(steps(await transferRow(ledger, 'rej-1'))).toEqual([['REQUESTED', t.toISOString()], ['REJECTED', t.toISOString()]]);
+    expect(await transferRow(ledger, 'rej-1')).toMatchObject({
+      status: 'REJECTED',
+      reason: 'INSUFFICIENT_FUNDS',
+      committed_amount: null,
+      version: '1',
+      updated_at: t,
+    });
+    expect(steps(await transferRow(ledger, 'rej-1'))).toEqual([
+      ['REQUESTED', t.toISOString()],
+      ['REJECTED', t.toISOString()],
+    ]);
     expect(await transferRow(ledger, 'rej-2')).toMatchObject({ status: 'REJECTED', reason: 'ACCOUNT_FROZEN' });
-    expect(await accountRow(ledger, 'rej-src')).toMatchObject({ status: 'frozen', posted: '0', held: '0', version: '1' });
+    expect(await accountRow(ledger, 'rej-src')).toMatchObject({
+      status: 'frozen',
+      posted: '0',
+      held: '0',
+      version: '1',
+    });
     expect(await entryRows(ledger, 'rej-src')).toEqual([]);
   });
 
@@ -283,12 +452,27 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.fund('cf-src', 500n);
     await freezeAccount(ledger.store, 'cf-dst', ledger.clock.now);
     const t = advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'cf-1', sourceAccount: 'cf-src', destinationAccount: 'cf-dst', amountMinor: 100n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'cf-1',
+      sourceAccount: 'cf-src',
+      destinationAccount: 'cf-dst',
+      amountMinor: 100n,
+    });
     await ledger.waitForTerminal(['cf-1']);
     await syncReadSide(ledger);
-    expect(await transferRow(ledger, 'cf-1')).toMatchObject({ status: 'CANCELLED', reason: 'CREDIT_FAILED', committed_amount: null, updated_at: t });
+    expect(await transferRow(ledger, 'cf-1')).toMatchObject({
+      status: 'CANCELLED',
+      reason: 'CREDIT_FAILED',
+      committed_amount: null,
+      updated_at: t,
+    });
     expect(steps(await transferRow(ledger, 'cf-1')).map(([s]) => s)).toEqual(['REQUESTED', 'HELD', 'CANCELLED']);
-    expect((await streamEvents(ledger, accountStream('cf-src'))).map((e) => e.type)).toEqual(['AccountOpened', 'FundsCredited', 'FundsHeld', 'HoldReleased']);
+    expect((await streamEvents(ledger, accountStream('cf-src'))).map((e) => e.type)).toEqual([
+      'AccountOpened',
+      'FundsCredited',
+      'FundsHeld',
+      'HoldReleased',
+    ]);
     expect(await accountRow(ledger, 'cf-src')).toMatchObject({ posted: '500', held: '0', version: '3', updated_at: t });
     expect(await entryRows(ledger, 'cf-src')).toHaveLength(1);
     expect(await entryRows(ledger, 'cf-dst')).toEqual([]);
@@ -299,7 +483,13 @@ describe('projections: what each event type does to the read models', () => {
     await ledger.open('life');
     const expectRow = async (status: string, version: string, at: Date, position: bigint) => {
       await waitForProjections(ledger.db.pool, allProjections, position);
-      expect(await accountRow(ledger, 'life')).toMatchObject({ status, version, created_at: t0, updated_at: at, position: position.toString() });
+      expect(await accountRow(ledger, 'life')).toMatchObject({
+        status,
+        version,
+        created_at: t0,
+        updated_at: at,
+        position: position.toString(),
+      });
     };
     const t1 = advance(ledger);
     await expectRow('frozen', '1', t1, (await freezeAccount(ledger.store, 'life', t1)).position);
@@ -314,7 +504,8 @@ describe('projections: what each event type does to the read models', () => {
     await syncReadSide(ledger);
     const expected = foldReadModels(await readAllEvents(ledger));
     const actual = await dumpReadModels(ledger.db.pool);
-    for (const table of readModelTables) expect({ table, rows: actual[table] }).toEqual({ table, rows: expected[table] });
+    for (const table of readModelTables)
+      expect({ table, rows: actual[table] }).toEqual({ table, rows: expected[table] });
     expect(actual.rm_transfers.length).toBeGreaterThan(10);
   });
 });
@@ -331,10 +522,33 @@ describe('projections: idempotency', () => {
     // A small history with every kind of step (no runner: the tests apply it by hand).
     for (const id of ['i-a', 'i-b', 'i-c']) await ledger.open(id);
     await ledger.fund('i-a', 1_000n);
-    await ledger.transfers.requestTransfer({ transferId: 'i-imm', sourceAccount: 'i-a', destinationAccount: 'i-b', amountMinor: 100n, description: 'x' });
-    await ledger.transfers.requestTransfer({ transferId: 'i-pc', sourceAccount: 'i-a', destinationAccount: 'i-b', amountMinor: 300n, mode: 'pending' });
-    await ledger.transfers.requestTransfer({ transferId: 'i-pv', sourceAccount: 'i-a', destinationAccount: 'i-c', amountMinor: 200n, mode: 'pending' });
-    await ledger.transfers.requestTransfer({ transferId: 'i-rej', sourceAccount: 'i-c', destinationAccount: 'i-a', amountMinor: 1n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'i-imm',
+      sourceAccount: 'i-a',
+      destinationAccount: 'i-b',
+      amountMinor: 100n,
+      description: 'x',
+    });
+    await ledger.transfers.requestTransfer({
+      transferId: 'i-pc',
+      sourceAccount: 'i-a',
+      destinationAccount: 'i-b',
+      amountMinor: 300n,
+      mode: 'pending',
+    });
+    await ledger.transfers.requestTransfer({
+      transferId: 'i-pv',
+      sourceAccount: 'i-a',
+      destinationAccount: 'i-c',
+      amountMinor: 200n,
+      mode: 'pending',
+    });
+    await ledger.transfers.requestTransfer({
+      transferId: 'i-rej',
+      sourceAccount: 'i-c',
+      destinationAccount: 'i-a',
+      amountMinor: 1n,
+    });
     await ledger.waitForStatus('i-pc', 'HELD');
     await ledger.waitForStatus('i-pv', 'HELD');
     await ledger.transfers.commitTransfer('i-pc', 120n);
@@ -351,14 +565,22 @@ describe('projections: idempotency', () => {
     await ledger.close();
   });
 
-  const scratch = (suffix: string): TableNames => (table) => `${table}__${suffix}`;
+  const scratch =
+    (suffix: string): TableNames =>
+    (table) =>
+      `${table}__${suffix}`;
   async function createScratch(projection: Projection, suffix: string): Promise<void> {
-    for (const table of projection.tables) await client.query(`create table ${table}__${suffix} (like ${table} including all)`);
+    for (const table of projection.tables)
+      await client.query(`create table ${table}__${suffix} (like ${table} including all)`);
   }
   async function applyDirect(projection: Projection, batch: RecordedEvent[], tables: TableNames): Promise<void> {
     await client.query('begin');
     try {
-      await projection.apply(client, batch.filter((e) => projection.handles(e)), tables);
+      await projection.apply(
+        client,
+        batch.filter((e) => projection.handles(e)),
+        tables,
+      );
       await client.query('commit');
     } catch (err) {
       await client.query('rollback');
@@ -371,9 +593,23 @@ describe('projections: idempotency', () => {
 
   it('the history covers every event type', () => {
     const types = new Set(events.map((e) => e.type));
-    for (const type of ['AccountOpened', 'FundsHeld', 'HoldReleased', 'FundsDebited', 'FundsCredited', 'AccountFrozen', 'AccountUnfrozen',
-      'TransferRequested', 'TransferHeld', 'TransferCommitRequested', 'TransferVoidRequested', 'TransferCredited', 'TransferCommitted',
-      'TransferRejected', 'TransferCancelled']) {
+    for (const type of [
+      'AccountOpened',
+      'FundsHeld',
+      'HoldReleased',
+      'FundsDebited',
+      'FundsCredited',
+      'AccountFrozen',
+      'AccountUnfrozen',
+      'TransferRequested',
+      'TransferHeld',
+      'TransferCommitRequested',
+      'TransferVoidRequested',
+      'TransferCredited',
+      'TransferCommitted',
+      'TransferRejected',
+      'TransferCancelled',
+    ]) {
       expect([type, types.has(type)]).toEqual([type, true]);
     }
   });
@@ -397,12 +633,35 @@ describe('projections: idempotency', () => {
       await applyBatch(client, projection, events.slice(half), checkpoint, liveTables);
       await unchanged('the second half again');
       // Batches straddling the middle of the history again, in smaller pieces: all no-ops.
-      for (let i = Math.floor(half / 2); i < events.length; i += 7) await applyBatch(client, projection, events.slice(i, i + 7), checkpoint, liveTables);
+      for (let i = Math.floor(half / 2); i < events.length; i += 7)
+        await applyBatch(client, projection, events.slice(i, i + 7), checkpoint, liveTables);
       await unchanged('pieces again');
       await applyBatch(client, projection, events, checkpoint, liveTables);
       await unchanged('everything again');
-      for (const table of projection.tables) expect(once[table as keyof typeof once]).toEqual(expected[table as keyof typeof expected]);
+      for (const table of projection.tables)
+        expect(once[table as keyof typeof once]).toEqual(expected[table as keyof typeof expected]);
     }
+  });
+
+  it('a fenced batch commits only while its lease is held, and a refused one changes nothing', async () => {
+    const projection = allProjections[0];
+    const checkpoint = 'test-fence:accounts';
+    await client.query(
+      "insert into ledger_leases (name, owner, expires_at) values ('test-fence', 'owner-a', now() + interval '1 minute')",
+    );
+    const before = await dumpReadModels(client);
+    await expect(
+      applyBatch(client, projection, events, checkpoint, liveTables, { name: 'test-fence', owner: 'owner-b' }),
+    ).rejects.toThrow(/lost its lease/);
+    expect(await checkpointRow(checkpoint)).toBeUndefined();
+    expect(await dumpReadModels(client)).toEqual(before);
+    await client.query("update ledger_leases set expires_at = now() - interval '1 second' where name = 'test-fence'");
+    await expect(
+      applyBatch(client, projection, events, checkpoint, liveTables, { name: 'test-fence', owner: 'owner-a' }),
+    ).rejects.toThrow(/lost its lease/);
+    await client.query("update ledger_leases set expires_at = now() + interval '1 minute' where name = 'test-fence'");
+    await applyBatch(client, projection, events, checkpoint, liveTables, { name: 'test-fence', owner: 'owner-a' });
+    expect((await checkpointRow(checkpoint))?.position).toBe(events.at(-1)!.position.toString());
   });
 
   it('projection.apply twice directly (no checkpoint): rows identical after the second apply', async () => {
@@ -430,19 +689,34 @@ describe('projections: idempotency', () => {
     const expected = foldReadModels(events);
     // Sliding windows: every event is applied in two (or more) batches, and each overlap is
     // followed by newer events of the same streams, so a re-applied event would show.
-    for (const [size, step] of [[2, 1], [5, 2], [9, 5], [40, 13]]) {
+    for (const [size, step] of [
+      [2, 1],
+      [5, 2],
+      [9, 5],
+      [40, 13],
+    ]) {
       const suffix = `slide${size}`;
       await createScratch(accountsProjection, suffix);
       await createScratch(transfersProjection, suffix);
-      for (let i = 0; i < n; i += step) for (const projection of allProjections) await applyDirect(projection, events.slice(i, i + size), scratch(suffix));
+      for (let i = 0; i < n; i += step)
+        for (const projection of allProjections)
+          await applyDirect(projection, events.slice(i, i + size), scratch(suffix));
       expect({ size, step, tables: await dumpReadModels(client, suffix) }).toEqual({ size, step, tables: expected });
     }
     // Windows that go back, and single events backwards, after everything was applied.
     await createScratch(accountsProjection, 'overlap');
     await createScratch(transfersProjection, 'overlap');
-    const windows: [number, number][] = [[0, Math.floor((2 * n) / 3)], [Math.floor(n / 3), n], [0, Math.floor(n / 2)], [Math.floor(n / 4), Math.floor((3 * n) / 4)]];
-    for (const [from, to] of windows) for (const projection of allProjections) await applyDirect(projection, events.slice(from, to), scratch('overlap'));
-    for (let i = n - 1; i >= 0; i -= 5) for (const projection of allProjections) await applyDirect(projection, [events[i]], scratch('overlap'));
+    const windows: [number, number][] = [
+      [0, Math.floor((2 * n) / 3)],
+      [Math.floor(n / 3), n],
+      [0, Math.floor(n / 2)],
+      [Math.floor(n / 4), Math.floor((3 * n) / 4)],
+    ];
+    for (const [from, to] of windows)
+      for (const projection of allProjections)
+        await applyDirect(projection, events.slice(from, to), scratch('overlap'));
+    for (let i = n - 1; i >= 0; i -= 5)
+      for (const projection of allProjections) await applyDirect(projection, [events[i]], scratch('overlap'));
     expect(await dumpReadModels(client, 'overlap')).toEqual(expected);
   });
 });
@@ -471,13 +745,29 @@ describe('projections: point-in-time balance and read-your-writes', () => {
     await ledger.fund('pit', 1_000n);
     await ledger.fund('pit-peer', 1_000n);
     advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'pit-out', sourceAccount: 'pit', destinationAccount: 'pit-peer', amountMinor: 200n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'pit-out',
+      sourceAccount: 'pit',
+      destinationAccount: 'pit-peer',
+      amountMinor: 200n,
+    });
     await ledger.waitForTerminal(['pit-out']);
     advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'pit-in', sourceAccount: 'pit-peer', destinationAccount: 'pit', amountMinor: 50n });
+    await ledger.transfers.requestTransfer({
+      transferId: 'pit-in',
+      sourceAccount: 'pit-peer',
+      destinationAccount: 'pit',
+      amountMinor: 50n,
+    });
     await ledger.waitForTerminal(['pit-in']);
     const heldAt = advance(ledger);
-    await ledger.transfers.requestTransfer({ transferId: 'pit-p', sourceAccount: 'pit', destinationAccount: 'pit-peer', amountMinor: 300n, mode: 'pending' });
+    await ledger.transfers.requestTransfer({
+      transferId: 'pit-p',
+      sourceAccount: 'pit',
+      destinationAccount: 'pit-peer',
+      amountMinor: 300n,
+      mode: 'pending',
+    });
     await ledger.waitForStatus('pit-p', 'HELD');
     advance(ledger);
     await ledger.transfers.commitTransfer('pit-p', 120n);
@@ -500,14 +790,26 @@ describe('projections: point-in-time balance and read-your-writes', () => {
       const at = entry.at as Date;
       const lastAtSameTime = entries.filter((e) => (e.at as Date).getTime() === at.getTime()).at(-1)!;
       const balance = await balanceAsOf(ledger.store, 'pit', at);
-      expect({ i, at, posted: balance?.postedMinor.toString() }).toEqual({ i, at, posted: lastAtSameTime.balance_after });
+      expect({ i, at, posted: balance?.postedMinor.toString() }).toEqual({
+        i,
+        at,
+        posted: lastAtSameTime.balance_after,
+      });
       // Just before the next distinct time, the balance is still this one.
       const justBefore = await balanceAsOf(ledger.store, 'pit', new Date(at.getTime() + second - 1));
       expect(justBefore?.postedMinor.toString()).toBe(lastAtSameTime.balance_after);
     }
     expect(await balanceAsOf(ledger.store, 'pit', new Date(opened.getTime() - 1))).toBeNull();
-    expect(await balanceAsOf(ledger.store, 'pit', opened)).toMatchObject({ postedMinor: 0n, heldMinor: 0n, currency: 'USD' });
-    expect(await balanceAsOf(ledger.store, 'pit', heldAt)).toMatchObject({ postedMinor: 850n, heldMinor: 300n, availableMinor: 550n });
+    expect(await balanceAsOf(ledger.store, 'pit', opened)).toMatchObject({
+      postedMinor: 0n,
+      heldMinor: 0n,
+      currency: 'USD',
+    });
+    expect(await balanceAsOf(ledger.store, 'pit', heldAt)).toMatchObject({
+      postedMinor: 850n,
+      heldMinor: 300n,
+      availableMinor: 550n,
+    });
     expect(await balanceAsOf(ledger.store, 'no-such-account', new Date())).toBeNull();
   });
 
@@ -515,7 +817,12 @@ describe('projections: point-in-time balance and read-your-writes', () => {
     await ledger.open('ryw-a');
     await ledger.open('ryw-b');
     await ledger.fund('ryw-a', 100n);
-    const written = await ledger.transfers.requestTransfer({ transferId: 'ryw-1', sourceAccount: 'ryw-a', destinationAccount: 'ryw-b', amountMinor: 10n });
+    const written = await ledger.transfers.requestTransfer({
+      transferId: 'ryw-1',
+      sourceAccount: 'ryw-a',
+      destinationAccount: 'ryw-b',
+      amountMinor: 10n,
+    });
     const reached = await waitForProjections(ledger.db.pool, allProjections, written.position);
     expect(reached).toBeGreaterThanOrEqual(written.position);
     // Read your write: the row is there as soon as waitForProjections returns.
@@ -525,9 +832,16 @@ describe('projections: point-in-time balance and read-your-writes', () => {
   it('read-your-writes: ProjectionBehind (PROJECTION_BEHIND) when the projections are stopped', async () => {
     await readSide!.stop();
     readSide = undefined;
-    const written = await ledger.transfers.requestTransfer({ transferId: 'ryw-2', sourceAccount: 'ryw-a', destinationAccount: 'ryw-b', amountMinor: 10n });
+    const written = await ledger.transfers.requestTransfer({
+      transferId: 'ryw-2',
+      sourceAccount: 'ryw-a',
+      destinationAccount: 'ryw-b',
+      amountMinor: 10n,
+    });
     const started = Date.now();
-    const error = await waitForProjections(ledger.db.pool, allProjections, written.position, 150).catch((err: unknown) => err);
+    const error = await waitForProjections(ledger.db.pool, allProjections, written.position, 150).catch(
+      (err: unknown) => err,
+    );
     const waited = Date.now() - started;
     expect(error).toBeInstanceOf(ProjectionBehind);
     expect(error).toMatchObject({ code: 'PROJECTION_BEHIND', minPosition: written.position });
@@ -537,7 +851,9 @@ describe('projections: point-in-time balance and read-your-writes', () => {
     expect(await transferRow(ledger, 'ryw-2')).toBeUndefined();
 
     readSide = startReadSide(ledger);
-    await expect(waitForProjections(ledger.db.pool, allProjections, written.position)).resolves.toBeGreaterThanOrEqual(written.position);
+    await expect(waitForProjections(ledger.db.pool, allProjections, written.position)).resolves.toBeGreaterThanOrEqual(
+      written.position,
+    );
     expect(await transferRow(ledger, 'ryw-2')).toBeDefined();
   });
 });
