@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type ApiKey, parseApiKeys } from './api/api-keys';
 
 /** Optional URL-ish variables: empty strings count as unset. */
 const optionalString = z
@@ -6,6 +7,21 @@ const optionalString = z
   .trim()
   .transform((s) => (s === '' ? undefined : s))
   .optional();
+
+/** A whole number in [min, max]; unset or empty means `fallback`. */
+function wholeNumber(min: number, max: number, fallback: number) {
+  return optionalString.pipe(
+    z
+      .string()
+      .regex(/^[0-9]+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().min(min).max(max))
+      .default(fallback),
+  );
+}
+
+/** The seed system's port, so its clients' curl calls work unchanged. */
+export const defaultHttpPort = 8081;
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -22,10 +38,26 @@ const configSchema = z.object({
       .regex(/^esdb(\+discover)?:\/\//, 'must be an esdb:// URL')
       .optional(),
   ),
+  REDIS_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const { keys, problems } = parseApiKeys(text);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message });
+      return keys;
+    }),
+  RATE_LIMIT_REQUESTS: wholeNumber(0, 1_000_000, 1000),
+  RATE_LIMIT_WINDOW_SECONDS: wholeNumber(1, 3600, 1),
   LEDGER_DATA_DIR: z.string().min(1).default('.data'),
   PG_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(8081),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65_535).default(defaultHttpPort),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 });
@@ -33,6 +65,12 @@ const configSchema = z.object({
 export type Config = {
   databaseUrl: string | undefined;
   eventStoreUrl: string | undefined;
+  /** Unset: a Redis on 127.0.0.1:6379, else a redis-server started under dataDir (src/redis/resolve-redis.ts). */
+  redisUrl: string | undefined;
+  /** Hashed API keys; none means the API is open to anyone who can reach it. */
+  apiKeys: readonly ApiKey[];
+  /** Requests per window and caller (API key, else client address); 0 turns rate limiting off. */
+  rateLimit: { requests: number; windowSeconds: number };
   dataDir: string;
   pgPoolMax: number;
   httpHost: string;
@@ -57,6 +95,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: c.DATABASE_URL,
     eventStoreUrl: c.EVENTSTORE_URL,
+    redisUrl: c.REDIS_URL,
+    apiKeys: c.API_KEYS,
+    rateLimit: { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS },
     dataDir: c.LEDGER_DATA_DIR,
     pgPoolMax: c.PG_POOL_MAX,
     httpHost: c.HTTP_HOST,

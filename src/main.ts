@@ -1,13 +1,19 @@
+import path from 'node:path';
 import { loadConfig, type Config } from './config';
 import { openDatabase } from './db/database';
+import { logAccessPolicy } from './api/access';
 import { createApp } from './api/app';
 import { startHttpServer } from './api/server';
 import { startExpirySweeper } from './commands/expiry-sweeper';
 import { TransferCommands } from './commands/transfer-commands';
 import { startTransferProcess } from './commands/transfer-process';
 import { openEventStore } from './eventstore';
+import { instrumentEventStore } from './eventstore/instrumented';
+import { watchTransferProcessLag } from './metrics/transfer-process-lag';
 import { startProjections } from './projections';
 import { createLogger, type Logger } from './logger';
+import { closeRedis, openRedis, redisLocation } from './redis/client';
+import { resolveRedis } from './redis/resolve-redis';
 
 export interface RunningLedger {
   /** The HTTP API's base URL. */
@@ -17,8 +23,11 @@ export interface RunningLedger {
 
 /** Composes the whole service. Each part added here is also stopped here, in reverse. */
 export async function startLedger(config: Config, logger: Logger): Promise<RunningLedger> {
+  const redisServer = await resolveRedis({ url: config.redisUrl, serverDir: path.join(config.dataDir, 'redis') });
+  logger.info({ redis: redisLocation(redisServer.url), source: redisServer.source }, 'Redis found');
+  const redis = await openRedis(redisServer.url, logger);
   const database = await openDatabase(config, logger);
-  const eventStore = openEventStore(config, database.pool, logger);
+  const eventStore = instrumentEventStore(openEventStore(config, database.pool, logger));
   const transfers = new TransferCommands(eventStore);
   const transferProcess = startTransferProcess({
     store: eventStore,
@@ -26,9 +35,12 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     logger,
     restartOnError: true,
   });
+  const transferProcessLag = watchTransferProcessLag({ store: eventStore, pool: database.pool, logger });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
   const projections = startProjections(eventStore, database.pool, logger);
-  const app = createApp({ store: eventStore, pool: database.pool, transfers, logger });
+  const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
+  logAccessPolicy(access, logger);
+  const app = createApp({ store: eventStore, pool: database.pool, transfers, redis, access, logger });
   const http = await startHttpServer(app, { host: config.httpHost, port: config.httpPort }, logger);
   logger.info('ledger started');
   return {
@@ -37,9 +49,12 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
       await http.stop();
       await expiry.stop();
       await projections.stop();
+      transferProcessLag.stop();
       await transferProcess.stop();
       await eventStore.close();
       await database.close();
+      await closeRedis(redis);
+      await redisServer.stop();
     },
   };
 }

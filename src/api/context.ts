@@ -4,6 +4,7 @@ import { AccountDirectory } from '../commands/account-directory';
 import type { TransferCommands } from '../commands/transfer-commands';
 import type { EventStore } from '../eventstore/port';
 import type { Logger } from '../logger';
+import type { AccessOptions } from './access';
 
 /** What the HTTP API needs from the rest of the ledger. */
 export interface ApiDeps {
@@ -13,6 +14,8 @@ export interface ApiDeps {
   transfers: TransferCommands;
   /** Redis (rate limits); absent in tests that do not exercise it. */
   redis?: Redis;
+  /** API keys and rate limit; absent: the API is open and not rate limited. */
+  access?: AccessOptions;
   /** The time commands are stamped with; the wall clock unless a test sets it. */
   clock?: () => Date;
   logger: Logger;

@@ -32,12 +32,16 @@ export class ValidationFailed extends LedgerError {
   }
 }
 
-/** An HTTP-level refusal that is not a business rule (unknown route, media type, malformed body). */
+/**
+ * An HTTP-level refusal that is not a business rule (unknown route, media type, malformed
+ * body, access, rate limit), with the headers that belong to it (WWW-Authenticate, Retry-After).
+ */
 export class HttpProblem extends LedgerError {
   constructor(
     readonly status: number,
     code: string,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(code, message);
   }
@@ -69,10 +73,13 @@ const domainStatus: Record<DomainErrorCode, number> = {
 
 const titles: Record<number, string> = {
   400: 'Bad request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not found',
   409: 'Conflict',
   413: 'Request body too large',
   422: 'Unprocessable request',
+  429: 'Too many requests',
   500: 'Internal server error',
   503: 'Service unavailable',
 };
@@ -156,6 +163,7 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     } else if (body.status >= 500) {
       log.error({ ...where, err }, 'request failed');
     }
+    if (err instanceof HttpProblem) res.set(err.headers);
     sendProblem(res, body);
   };
 }

@@ -1,13 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { Logger } from '../logger';
+import { routeLabel } from '../metrics/http';
 
 export const requestIdHeader = 'X-Request-Id';
-const clientRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+export const clientRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Puts the transfer a request is about on its access log line. */
+export function logTransferId(res: Response, transferId: string): void {
+  res.locals.transferId = transferId;
+}
 
 /**
  * Per request: an id (the client's X-Request-Id when it is a safe token, else a new one),
- * echoed back and put on the access log line; and no caching of ledger data anywhere.
+ * echoed back and put on the access log line, with the transfer the request is about if
+ * any; and no caching of ledger data anywhere.
  */
 export function requestContext(logger: Logger): RequestHandler {
   const log = logger.child({ component: 'http' });
@@ -21,7 +28,14 @@ export function requestContext(logger: Logger): RequestHandler {
     res.on('finish', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       log.info(
-        { requestId, method: req.method, route: req.route?.path, status: res.statusCode, durationMs },
+        {
+          requestId,
+          method: req.method,
+          route: routeLabel(req),
+          status: res.statusCode,
+          durationMs,
+          transferId: res.locals.transferId,
+        },
         'request',
       );
     });

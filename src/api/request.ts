@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { Projection } from '../projections/projection';
 import { waitForProjections } from '../projections/consistency';
+import { apiKeyOf } from './access';
 import type { ApiContext } from './context';
 import { ValidationFailed } from './problems';
 import { idempotencyKey, minPositionHeader, preferWait } from './schemas';
@@ -28,11 +29,12 @@ export function idempotencyKeyOf(req: Request): string | undefined {
 }
 
 /**
- * Whose idempotency keys these are. One shared scope until access control lands; then the
- * API key's id, so two callers can never see each other's transfers through a key.
+ * Whose idempotency keys these are: the API key's name, so two callers can never see each
+ * other's transfers through a key (and a rotated secret keeps its name's keys); `public`
+ * when the API is open.
  */
-export function idempotencyScopeOf(_req: Request): string {
-  return 'public';
+export function idempotencyScopeOf(req: Request): string {
+  return apiKeyOf(req)?.name ?? 'public';
 }
 
 /** Seconds the client will wait for a settled outcome (`Prefer: wait=N`), if it asked. */

@@ -8,6 +8,7 @@ import type { TransferState } from '../domain/transfer';
 import type { ApiContext } from './context';
 import { transferFromState } from './format';
 import { setLedgerPosition } from './request';
+import { logTransferId } from './request-context';
 import type { TransferBody } from './schemas';
 import { toMinor } from './schemas';
 import { awaitSettled } from './settle';
@@ -63,6 +64,7 @@ export async function sendTransfer(
   },
 ): Promise<void> {
   const { waitSeconds } = options;
+  logTransferId(res, accepted.transferId);
   let transfer = accepted;
   let status = 202;
   if (waitSeconds !== undefined) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { apiKeyEntry, apiKeyNamePattern, apiKeyNameRule, generateApiKey, parseScopes } from '../api/api-keys';
 import { ConfigError, loadConfig } from '../config';
 import { openDatabase } from '../db/database';
 import { openEventStore } from '../eventstore';
@@ -25,6 +26,10 @@ commands:
                                      that differs from the live tables, one line each:
                                        DIFF <projection> <table> only-in-<live|rebuilt> <row as JSON>
                                      changes nothing live; exit code 1 if there is any difference
+  api-key <name> <scopes>            make a new API key: prints the key (shown this once only) and the
+                                     API_KEYS entry to add for it, which holds only the key's SHA-256.
+                                     scopes: read, write, admin joined with + (admin grants every scope,
+                                     write does not include read), e.g. ledger api-key payouts read+write
   help                               print this text
 
 projections: ${projectionNames}
@@ -45,6 +50,8 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'replay':
         return await replay(rest);
+      case 'api-key':
+        return apiKey(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -88,6 +95,28 @@ function chooseProjections(names: string[], all: boolean, verb: string): Project
     throw new UsageError(`unknown projection${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${projectionNames})`);
   }
   return [...new Set(names)].map((n) => findProjection(n)!);
+}
+
+/** Prints a new key and its API_KEYS entry. Needs no configuration: nothing is stored. */
+function apiKey(args: string[]): number {
+  const { values, positionals } = parse(args, { help: { type: 'boolean', short: 'h' } }, true);
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError('api-key takes a name and scopes, e.g. ledger api-key payouts read+write');
+  }
+  const [name, scopesText] = positionals;
+  if (!apiKeyNamePattern.test(name)) throw new UsageError(`invalid API key name: ${apiKeyNameRule}`);
+  const scopes = parseScopes(scopesText);
+  if ('problem' in scopes) throw new UsageError(`invalid scopes: ${scopes.problem}`);
+  const key = generateApiKey();
+  process.stdout.write(
+    `API key for ${name}, shown only now (hand it to the client; the ledger keeps only its hash):\n  ${key}\n` +
+      `Add this entry to API_KEYS (entries are comma-separated) and restart the ledger:\n  ${apiKeyEntry(name, scopes.scopes, key)}\n`,
+  );
+  return 0;
 }
 
 /** The logger at warn or quieter, so log lines do not break into the progress output. */

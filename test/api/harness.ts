@@ -1,10 +1,14 @@
 /**
- * The API on a test ledger of its own: real PostgreSQL store, transfer process and
- * projections, the express app driven in-process by supertest.
+ * The API on a test ledger of its own: real PostgreSQL store (instrumented, as the service
+ * runs it), transfer process and projections, the express app driven in-process by supertest.
  */
 import type { Express } from 'express';
+import type { Redis } from 'ioredis';
 import request from 'supertest';
+import type { AccessOptions } from '../../src/api/access';
 import { createApp } from '../../src/api/app';
+import { instrumentEventStore } from '../../src/eventstore/instrumented';
+import { watchTransferProcessLag } from '../../src/metrics/transfer-process-lag';
 import { startProjections } from '../../src/projections';
 import { createTestLedger, type TestLedger, testLogger } from '../support/ledger';
 import { syncReadSide } from '../support/projections';
@@ -23,9 +27,19 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export async function startApi(): Promise<ApiHarness> {
-  const ledger = await createTestLedger();
+export interface ApiOptions {
+  /** API keys and rate limit; absent: the API is open and not rate limited. */
+  access?: AccessOptions;
+  /** Where the rate limiter counts; absent: in memory. */
+  redis?: Redis;
+  /** The API key the harness's own helpers (open, fund) send when access control is on. */
+  helperKey?: string;
+}
+
+export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
+  const ledger = await createTestLedger({ store: instrumentEventStore });
   ledger.startProcess();
+  const transferProcessLag = watchTransferProcessLag({ store: ledger.store, pool: ledger.db.pool, logger: testLogger });
   const projections = startProjections(ledger.store, ledger.db.pool, testLogger);
   const app = createApp({
     store: ledger.store,
@@ -33,22 +47,27 @@ export async function startApi(): Promise<ApiHarness> {
     transfers: ledger.transfers,
     clock: () => ledger.clock.now,
     logger: testLogger,
+    ...(options.access !== undefined && { access: options.access }),
+    ...(options.redis !== undefined && { redis: options.redis }),
   });
+  const asHelper = (req: request.Test) =>
+    options.helperKey === undefined ? req : req.set('Authorization', `Bearer ${options.helperKey}`);
   let funded = 0;
   const harness: ApiHarness = {
     ledger,
     app,
     async open(id, currency = 'USD', overdraft) {
-      const res = await request(app)
-        .post('/v1/accounts')
-        .send({ id, currency, ...(overdraft !== undefined && { overdraft }) });
+      const res = await asHelper(request(app).post('/v1/accounts')).send({
+        id,
+        currency,
+        ...(overdraft !== undefined && { overdraft }),
+      });
       if (res.status !== 201 && res.status !== 200)
         throw new Error(`open ${id}: ${res.status} ${JSON.stringify(res.body)}`);
     },
     async fund(id, amount, currency = 'USD') {
       await harness.open(`funding-${currency}`, currency, 'unlimited');
-      const res = await request(app)
-        .post('/v1/transfers')
+      const res = await asHelper(request(app).post('/v1/transfers'))
         .set('Prefer', 'wait=20')
         .send({ id: `fund-${id}-${funded++}`, sourceAccount: `funding-${currency}`, destinationAccount: id, amount });
       if (res.status !== 201 || res.body.status !== 'COMMITTED')
@@ -60,6 +79,7 @@ export async function startApi(): Promise<ApiHarness> {
     },
     sync: () => syncReadSide(ledger),
     async close() {
+      transferProcessLag.stop();
       await projections.stop();
       await ledger.close();
     },

@@ -13,7 +13,15 @@ let ledger: RunningLedger;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  ledger = await startLedger(loadConfig({ DATABASE_URL: db.url, HTTP_PORT: '0', PG_POOL_MAX: '5' }), testLogger);
+  ledger = await startLedger(
+    loadConfig({
+      DATABASE_URL: db.url,
+      REDIS_URL: process.env.LEDGER_TEST_REDIS_URL,
+      HTTP_PORT: '0',
+      PG_POOL_MAX: '5',
+    }),
+    testLogger,
+  );
 });
 
 afterAll(async () => {

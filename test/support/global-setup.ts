@@ -1,7 +1,10 @@
+import os from 'node:os';
+import path from 'node:path';
 import { Client, Pool } from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../../src/db/url';
-import { eventStoreDbAvailability, eventStoreDbHowToRun, resolvePostgres } from './services';
+import { redisLocation } from '../../src/redis/client';
+import { eventStoreDbAvailability, eventStoreDbHowToRun, resolvePostgres, resolveRedis } from './services';
 
 declare global {
   var __ledgerStopServices: (() => Promise<void>) | undefined;
@@ -9,7 +12,8 @@ declare global {
 
 /**
  * Once per `jest` run: find or start PostgreSQL, and build a migrated template database
- * that each test file clones into a database of its own.
+ * that each test file clones into a database of its own; find or start Redis, which test
+ * files share, each under a key prefix of its own.
  */
 export default async function globalSetup(): Promise<void> {
   const pg = await resolvePostgres();
@@ -27,7 +31,15 @@ export default async function globalSetup(): Promise<void> {
   process.env.LEDGER_TEST_PG_URL = pg.url;
   process.env.LEDGER_TEST_PG_TEMPLATE = template;
   process.env.LEDGER_TEST_RUN_ID = runId;
+
+  const redis = await resolveRedis({
+    url: process.env.REDIS_URL || undefined,
+    serverDir: path.join(os.tmpdir(), `ledger-test-redis-${runId}`),
+    removeServerDir: true,
+  });
+  process.env.LEDGER_TEST_REDIS_URL = redis.url;
   process.stderr.write(`\n[test services] PostgreSQL: ${pg.source} (template ${template})\n`);
+  process.stderr.write(`[test services] Redis: ${redis.source} (${redisLocation(redis.url)})\n`);
   const esdb = eventStoreDbAvailability();
   process.stderr.write(
     esdb.skipReason
@@ -44,5 +56,6 @@ export default async function globalSetup(): Promise<void> {
     for (const { datname } of rows) await c.query(`drop database if exists ${datname} with (force)`);
     await c.end();
     await pg.stop?.();
+    await redis.stop();
   };
 }

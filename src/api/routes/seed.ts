@@ -16,29 +16,10 @@ import {
   preferredWaitSeconds,
 } from '../request';
 import { accountParams, emptyQuery, seedTransferBody, transactionParams, validate } from '../schemas';
+import { logTransferId } from '../request-context';
 import { isSettledRequest } from '../settle';
 import { currenciesFor, sendTransfer, toTransferInput } from '../transfer-intake';
 import { accountView, transferView } from '../views';
-
-/** Each health probe gets this long before its dependency counts as down. */
-export const healthCheckTimeoutMs = 2_000;
-
-type HealthStatus = 'UP' | 'DOWN';
-
-async function probe(check: () => Promise<unknown>): Promise<HealthStatus> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('health check timed out')), healthCheckTimeoutMs);
-  });
-  try {
-    await Promise.race([check(), timeout]);
-    return 'UP';
-  } catch {
-    return 'DOWN';
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export function seedRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -71,6 +52,7 @@ export function seedRoutes(ctx: ApiContext): Router {
 
   router.get('/api/v1/payments/transactions/:txId/status', async (req, res) => {
     const { txId } = validate(transactionParams, req.params, 'txId');
+    logTransferId(res, txId);
     validate(emptyQuery, req.query, 'query');
     await awaitReadModels(ctx, req, [transfersProjection]);
     const transfer = await transferView(ctx, txId);
@@ -79,17 +61,6 @@ export function seedRoutes(ctx: ApiContext): Router {
       status: transfer.status,
       ...(transfer.reason !== undefined && { reason: transfer.reason }),
     });
-  });
-
-  router.get('/api/v1/actuator/health', async (_req, res) => {
-    const [db, eventStore] = await Promise.all([
-      probe(() => ctx.pool.query('select 1')),
-      probe(() => ctx.store.headPosition()),
-    ]);
-    const status: HealthStatus = db === 'UP' && eventStore === 'UP' ? 'UP' : 'DOWN';
-    res
-      .status(status === 'UP' ? 200 : 503)
-      .json({ status, components: { db: { status: db }, eventStore: { status: eventStore } } });
   });
 
   return router;

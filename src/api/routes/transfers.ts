@@ -25,6 +25,7 @@ import {
   transferParams,
   validate,
 } from '../schemas';
+import { logTransferId } from '../request-context';
 import { isSettledDecision, isSettledRequest } from '../settle';
 import { requestBatch } from '../transfer-batch';
 import { currenciesFor, idempotentReplayedHeader, sendTransfer, toTransferInput } from '../transfer-intake';
@@ -76,6 +77,7 @@ export function transferRoutes(ctx: ApiContext): Router {
 
   router.get('/v1/transfers/:id', async (req, res) => {
     const { id } = validate(transferParams, req.params, 'id');
+    logTransferId(res, id);
     validate(emptyQuery, req.query, 'query');
     await awaitReadModels(ctx, req, transfersRead);
     res.json(await transferView(ctx, id));
@@ -83,6 +85,7 @@ export function transferRoutes(ctx: ApiContext): Router {
 
   router.post('/v1/transfers/:id/commit', jsonBody(), async (req, res) => {
     const { id } = validate(transferParams, req.params, 'id');
+    logTransferId(res, id);
     const waitSeconds = preferredWaitSeconds(req);
     const { amount } = validate(commitBody, req.body, 'body') ?? {};
     let amountMinor: bigint | undefined;
@@ -97,6 +100,7 @@ export function transferRoutes(ctx: ApiContext): Router {
 
   router.post('/v1/transfers/:id/void', jsonBody(), async (req, res) => {
     const { id } = validate(transferParams, req.params, 'id');
+    logTransferId(res, id);
     const waitSeconds = preferredWaitSeconds(req);
     validate(emptyBody, req.body, 'body');
     const decided = await ctx.transfers.voidTransfer(id);

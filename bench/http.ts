@@ -1,0 +1,268 @@
+/**
+ * npm run bench:http — the whole service over HTTP on this machine: committed transfers/s
+ * and accept latency (request → 201/202 response) for single transfers (POST /v1/transfers)
+ * and for the batch route (POST /v1/transfers/batch), uniform over BENCH_ACCOUNTS (10,000)
+ * accounts and from one hot source account. A benchmark, not a test.
+ *
+ * The service runs as `npm start` runs it (dist/src/main.js, a process of its own) on a
+ * scratch database, open (no API keys) and without rate limits; autocannon drives it from
+ * this process. Each phase offers load for BENCH_SECONDS (10 s), then waits (at most 120 s)
+ * until every transfer it requested is terminal. Committed/s is the phase's COMMITTED
+ * transfers over the time from its first request to its last commit, read from the event
+ * store. Accept latency is autocannon's, per request (a batch request accepts many).
+ * BENCH_SERVICE_NODE_ARGS passes node flags to the service (e.g. `--cpu-prof`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import type { Pool } from 'pg';
+import { withScratchDatabase } from './scratch-database';
+
+const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 10);
+const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
+const singleConnections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const batchConnections = 4;
+const batchSize = 500;
+const drainLimitMs = 120_000;
+const setupConcurrency = 32;
+const fundingBatch = 1_000;
+const singleTarget = 2_500;
+const singleP99TargetMs = 50;
+const batchTarget = 15_000;
+
+const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
+const randomInt = (n: number) => Math.floor(Math.random() * n);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+/** The service as `npm start` runs it, on the scratch database. */
+async function startService(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  // BENCH_SERVICE_NODE_ARGS: extra node flags for the service, e.g. --cpu-prof to profile it.
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, '..', 'src', 'main.js')], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: String(port),
+      PG_POOL_MAX: '20',
+      RATE_LIMIT_REQUESTS: '0',
+      API_KEYS: '',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let waited = 0; waited < 60_000; waited += 200) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`);
+    const ready = await fetch(`${url}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return { url, child };
+    await sleep(200);
+  }
+  child.kill('SIGKILL');
+  throw new Error('the service did not become ready within 60 s');
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function setUp(url: string, pool: Pool): Promise<void> {
+  const started = performance.now();
+  await post(`${url}/v1/accounts`, { id: 'funding', currency: 'EUR', overdraft: 'unlimited' });
+  await post(`${url}/v1/accounts`, { id: 'hot', currency: 'EUR' });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: setupConcurrency }, async () => {
+      while (next < accountCount) await post(`${url}/v1/accounts`, { id: accountId(next++), currency: 'EUR' });
+    }),
+  );
+  const from = await headPosition(pool);
+  const transfers = Array.from({ length: accountCount }, (_, i) => ({
+    sourceAccount: 'funding',
+    destinationAccount: accountId(i),
+    amount: '1000000.00',
+  }));
+  transfers.push({ sourceAccount: 'funding', destinationAccount: 'hot', amount: '1000000000000.00' });
+  for (let i = 0; i < transfers.length; i += fundingBatch) {
+    await post(`${url}/v1/transfers/batch`, { transfers: transfers.slice(i, i + fundingBatch) });
+  }
+  await drained(pool, from);
+  console.log(
+    `setup: opened and funded ${fmt(accountCount + 1)} accounts in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+}
+
+async function headPosition(pool: Pool): Promise<bigint> {
+  const { rows } = await pool.query<{ p: string | null }>('select max(position)::text as p from ledger_events');
+  return BigInt(rows[0].p ?? '0');
+}
+
+interface Settled {
+  requested: number;
+  committed: number;
+  terminal: number;
+  lastCommitMs: number;
+}
+
+async function settledSince(pool: Pool, from: bigint): Promise<Settled> {
+  const { rows } = await pool.query<{
+    requested: string;
+    committed: string;
+    terminal: string;
+    last_commit: Date | null;
+  }>(
+    `select count(*) filter (where type = 'TransferRequested') as requested,
+            count(*) filter (where type = 'TransferCommitted') as committed,
+            count(*) filter (where type in ('TransferCommitted', 'TransferRejected', 'TransferCancelled')) as terminal,
+            max(created_at) filter (where type = 'TransferCommitted') as last_commit
+       from ledger_events where position > $1 and stream_name like 'transfer-%'`,
+    [from.toString()],
+  );
+  const r = rows[0];
+  return {
+    requested: Number(r.requested),
+    committed: Number(r.committed),
+    terminal: Number(r.terminal),
+    lastCommitMs: r.last_commit?.getTime() ?? 0,
+  };
+}
+
+/** Waits until every transfer requested after `from` is terminal. */
+async function drained(pool: Pool, from: bigint): Promise<Settled> {
+  const deadline = Date.now() + drainLimitMs;
+  for (;;) {
+    const s = await settledSince(pool, from);
+    if (s.terminal >= s.requested) return s;
+    if (Date.now() > deadline)
+      throw new Error(`${s.requested - s.terminal} transfers not terminal after ${drainLimitMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+function transferBody(hot: boolean): { sourceAccount: string; destinationAccount: string; amount: string } {
+  const to = randomInt(accountCount);
+  const from = hot ? 'hot' : accountId((to + 1 + randomInt(accountCount - 1)) % accountCount);
+  return { sourceAccount: from, destinationAccount: accountId(to), amount: `${1 + randomInt(100)}.${randomInt(10)}0` };
+}
+
+interface Phase {
+  name: string;
+  route: '/v1/transfers' | '/v1/transfers/batch';
+  hot: boolean;
+  connections: number;
+  committedTarget: number;
+  p99TargetMs?: number;
+}
+
+async function runPhase(url: string, pool: Pool, phase: Phase): Promise<void> {
+  const from = await headPosition(pool);
+  const startedMs = Date.now();
+  const body = () =>
+    JSON.stringify(
+      phase.route === '/v1/transfers'
+        ? transferBody(phase.hot)
+        : { transfers: Array.from({ length: batchSize }, () => transferBody(phase.hot)) },
+    );
+  const result = await autocannon({
+    url: `${url}${phase.route}`,
+    method: 'POST',
+    connections: phase.connections,
+    duration: phaseSeconds,
+    headers: { 'content-type': 'application/json' },
+    requests: [
+      {
+        setupRequest: (req) => ({ ...req, body: body() }),
+      },
+    ],
+  });
+  const s = await drained(pool, from);
+  const seconds = Math.max(s.lastCommitMs - startedMs, 1) / 1000;
+  const committedPerSecond = s.committed / seconds;
+  const met =
+    committedPerSecond >= phase.committedTarget &&
+    (phase.p99TargetMs === undefined || result.latency.p99 <= phase.p99TargetMs);
+  console.log(
+    `${phase.name.padEnd(30)} ${fmt(committedPerSecond).padStart(7)} committed/s  accept p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms` +
+      `  (target ≥ ${fmt(phase.committedTarget)}${phase.p99TargetMs === undefined ? '' : `, p99 ≤ ${phase.p99TargetMs} ms`}: ${met ? 'met' : 'MISSED'})`,
+  );
+  console.log(
+    `    ${fmt(result.requests.total)} requests (${fmt(result.requests.average)}/s, ${phase.connections} connections), ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ` +
+      `${fmt(s.requested)} transfers requested, ${fmt(s.committed)} committed, ${fmt(s.terminal - s.committed)} otherwise terminal, last commit ${seconds.toFixed(1)} s after the first request`,
+  );
+}
+
+async function main(): Promise<void> {
+  await withScratchDatabase(async (db) => {
+    console.log(
+      `PostgreSQL: ${db.source}; ${phaseSeconds} s of load per phase, then up to ${drainLimitMs / 1000} s to finish\n`,
+    );
+    const pool = db.pool(2);
+    const service = await startService(db.url);
+    try {
+      await setUp(service.url, pool);
+      const phases: Phase[] = [
+        {
+          name: 'single, uniform',
+          route: '/v1/transfers',
+          hot: false,
+          connections: singleConnections,
+          committedTarget: singleTarget,
+          p99TargetMs: singleP99TargetMs,
+        },
+        {
+          name: 'single, hot account',
+          route: '/v1/transfers',
+          hot: true,
+          connections: singleConnections,
+          committedTarget: singleTarget,
+          p99TargetMs: singleP99TargetMs,
+        },
+        {
+          name: `batch of ${batchSize}, uniform`,
+          route: '/v1/transfers/batch',
+          hot: false,
+          connections: batchConnections,
+          committedTarget: batchTarget,
+        },
+        {
+          name: `batch of ${batchSize}, hot account`,
+          route: '/v1/transfers/batch',
+          hot: true,
+          connections: batchConnections,
+          committedTarget: batchTarget,
+        },
+      ];
+      for (const phase of phases) await runPhase(service.url, pool, phase);
+    } finally {
+      service.child.kill('SIGTERM');
+      await Promise.race([once(service.child, 'exit'), sleep(40_000)]);
+    }
+  });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
