@@ -235,13 +235,7 @@ export class TransferCommands {
   }
 
   private async storeTogether(prepared: Prepared[]): Promise<Set<Prepared>> {
-    // A second request for a transfer id or key already in this group conflicts with the first.
-    const conflicted = new Set<Prepared>();
-    const claimed = new Set<string>();
-    for (const p of prepared) {
-      if (p.appends.some((a) => claimed.has(a.streamName))) conflicted.add(p);
-      else for (const a of p.appends) claimed.add(a.streamName);
-    }
+    const conflicted = laterClaims(prepared);
     let remaining = prepared.filter((p) => !conflicted.has(p));
     for (let round = 0; remaining.length > 0 && round < maxBatchConflictRounds; round++) {
       try {
@@ -265,9 +259,10 @@ export class TransferCommands {
   }
 
   private async storeOneByOne(prepared: Prepared[]): Promise<Set<Prepared>> {
-    const conflicted = new Set<Prepared>();
+    const conflicted = laterClaims(prepared);
     await Promise.all(
       prepared.map(async (p) => {
+        if (conflicted.has(p)) return;
         try {
           for (const a of p.appends)
             p.position = (await this.store.append(a.streamName, a.events, a.expectedRevision)).position;
@@ -362,6 +357,17 @@ export class TransferCommands {
       }
     }
   }
+}
+
+/** Requests naming a transfer id or key that an earlier request of the same call names: they conflict with it. */
+function laterClaims(prepared: Prepared[]): Set<Prepared> {
+  const later = new Set<Prepared>();
+  const claimed = new Set<string>();
+  for (const p of prepared) {
+    if (p.appends.some((a) => claimed.has(a.streamName))) later.add(p);
+    else for (const a of p.appends) claimed.add(a.streamName);
+  }
+  return later;
 }
 
 function keyClaim(transferId: string, fingerprint: string): EventToAppend {

@@ -95,15 +95,16 @@ export interface AccountState {
   readonly openedAt: Date | null;
   readonly postedMinor: bigint;
   readonly heldMinor: bigint;
-  /** Active holds by transferId. Small: only transfers between hold and debit/release. */
+  /** Active holds by transferId: transfers between hold and debit/release. */
   readonly holds: ReadonlyMap<string, bigint>;
   /*
    * Transfers whose hold was released / debited, and transfers credited here: what makes
    * repeated steps no-ops. They grow forever (one id per transfer ever seen), which is
    * acceptable for now; a snapshot or a retention horizon would bound them later.
-   * To keep folding O(1) per event, evolveAccount adds to these Sets IN PLACE (they are
-   * append-only and shared between successive states): once a state has been evolved,
-   * do not decide on the older state again. decideAccount never evolves its input.
+   * To keep folding O(1) per event (a hot account can have thousands of holds open),
+   * evolveAccount changes `holds` and these Sets IN PLACE: they are shared between
+   * successive states. So once a state has been evolved, the older state is spent: do not
+   * decide on it or read its collections again. decideAccount never evolves its input.
    */
   readonly releasedTransferIds: ReadonlySet<string>;
   readonly debitedTransferIds: ReadonlySet<string>;
@@ -179,7 +180,7 @@ export function evolveAccount(state: AccountState, event: AccountEvent): Account
       return checked({
         ...state,
         heldMinor: state.heldMinor + amountMinor,
-        holds: new Map(state.holds).set(transferId, amountMinor),
+        holds: (state.holds as Map<string, bigint>).set(transferId, amountMinor),
       });
     }
     case 'HoldReleased': {
@@ -223,13 +224,13 @@ function checked(state: AccountState): AccountState {
   return state;
 }
 
-function withoutHold(holds: ReadonlyMap<string, bigint>, transferId: string): Map<string, bigint> {
-  const next = new Map(holds);
-  next.delete(transferId);
-  return next;
+/** Deliberate mutation, as in `grow`: see the comment on AccountState. */
+function withoutHold(holds: ReadonlyMap<string, bigint>, transferId: string): ReadonlyMap<string, bigint> {
+  (holds as Map<string, bigint>).delete(transferId);
+  return holds;
 }
 
-/** The one deliberate mutation: see the comment on AccountState. */
+/** Deliberate mutation: see the comment on AccountState. */
 function grow(ids: ReadonlySet<string>, transferId: string): void {
   (ids as Set<string>).add(transferId);
 }
