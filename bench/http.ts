@@ -10,7 +10,8 @@
  * until every transfer it requested is terminal. Committed/s is the phase's COMMITTED
  * transfers over the time from its first request to its last commit, read from the event
  * store. Accept latency is autocannon's, per request (a batch request accepts many).
- * BENCH_SERVICE_NODE_ARGS passes node flags to the service (e.g. `--cpu-prof`).
+ * BENCH_SERVICE_NODE_ARGS passes node flags to the service (e.g. `--cpu-prof`); BENCH_PHASES
+ * picks phases by the start of their names (e.g. `single|batch of 500, hot`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -254,7 +255,11 @@ async function main(): Promise<void> {
           committedTarget: batchTarget,
         },
       ];
-      for (const phase of phases) await runPhase(service.url, pool, phase);
+      // BENCH_PHASES: a |-separated subset of the phases, by the start of their names (e.g. "single").
+      const only = process.env.BENCH_PHASES?.split('|').map((p) => p.trim());
+      for (const phase of phases) {
+        if (!only || only.some((o) => phase.name.startsWith(o))) await runPhase(service.url, pool, phase);
+      }
     } finally {
       service.child.kill('SIGTERM');
       await Promise.race([once(service.child, 'exit'), sleep(40_000)]);
