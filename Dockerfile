@@ -10,7 +10,8 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production
+ENV NODE_ENV=production HTTP_HOST=0.0.0.0 HTTP_PORT=8081 LEDGER_DATA_DIR=/tmp/ledger
+EXPOSE 8081
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
