@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from '../logger';
 import { routeLabel } from '../metrics/http';
+import { apiKeyOf } from './access';
 
 export const requestIdHeader = 'X-Request-Id';
 export const clientRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -13,8 +14,8 @@ export function logTransferId(res: Response, transferId: string): void {
 
 /**
  * Per request: an id (the client's X-Request-Id when it is a safe token, else a new one),
- * echoed back and put on the access log line, with the transfer the request is about if
- * any; and no caching of ledger data anywhere.
+ * echoed back and put on the access log line, with the transfer the request is about and
+ * the API key's name (never the key) if any; and no caching of ledger data anywhere.
  */
 export function requestContext(logger: Logger): RequestHandler {
   const log = logger.child({ component: 'http' });
@@ -35,6 +36,7 @@ export function requestContext(logger: Logger): RequestHandler {
           status: res.statusCode,
           durationMs,
           transferId: res.locals.transferId,
+          apiKeyName: apiKeyOf(req)?.name,
         },
         'request',
       );

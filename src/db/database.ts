@@ -5,6 +5,9 @@ import type { Logger } from '../logger';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { migrate } from './migrate';
 
+/** A connection that cannot be had within this fails its query instead of waiting on. */
+const connectTimeoutMs = 10_000;
+
 export interface Database {
   pool: Pool;
   url: string;
@@ -25,7 +28,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     url = server.url;
     stopEmbedded = server.stop;
   }
-  const pool = new Pool({ connectionString: url, max: config.pgPoolMax });
+  const pool = new Pool({ connectionString: url, max: config.pgPoolMax, connectionTimeoutMillis: connectTimeoutMs });
   let closing = false;
   // pool.end() returns before its connections are gone; an embedded server stopping then cuts them.
   pool.on('error', (err) => closing || logger.error({ err }, 'idle PostgreSQL connection failed'));

@@ -117,7 +117,7 @@ describe('logs', () => {
       'a careless log line',
     );
 
-    expect(written.join('')).toContain('log-auth-1');
+    expect(written.find((line) => line.includes('"requestId":"log-auth-1"'))).toContain('"apiKeyName":"log-test"');
     expect(written.join('')).toContain('log-auth-2');
     expect(written.join('')).toContain('a careless log line');
     expect(written.filter((line) => line.includes('secret-value'))).toEqual([]);
