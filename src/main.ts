@@ -18,6 +18,7 @@ import { resolveRedis } from './redis/resolve-redis';
 export interface RunningLedger {
   /** The HTTP API's base URL. */
   url: string;
+  /** Stops everything, in reverse order of starting; calling it again waits for the same stop. */
   stop(): Promise<void>;
 }
 
@@ -43,19 +44,21 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const app = createApp({ store: eventStore, pool: database.pool, transfers, redis, access, logger });
   const http = await startHttpServer(app, { host: config.httpHost, port: config.httpPort }, logger);
   logger.info('ledger started');
+  let stopped: Promise<void> | undefined;
+  const stop = async () => {
+    await http.stop();
+    await expiry.stop();
+    await projections.stop();
+    transferProcessLag.stop();
+    await transferProcess.stop();
+    await eventStore.close();
+    await database.close();
+    await closeRedis(redis);
+    await redisServer.stop();
+  };
   return {
     url: http.url,
-    async stop() {
-      await http.stop();
-      await expiry.stop();
-      await projections.stop();
-      transferProcessLag.stop();
-      await transferProcess.stop();
-      await eventStore.close();
-      await database.close();
-      await closeRedis(redis);
-      await redisServer.stop();
-    },
+    stop: () => (stopped ??= stop()),
   };
 }
 

@@ -5,31 +5,18 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
-import { type RunningLedger, startLedger } from '../../src/main';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { testLogger } from '../support/ledger';
+import { type RunningLedger } from '../../src/main';
+import { startTestService, type TestService } from '../support/service';
 
-let db: TestDatabase;
+let service: TestService;
 let ledger: RunningLedger;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ledger = await startLedger(
-    loadConfig({
-      DATABASE_URL: db.url,
-      REDIS_URL: process.env.LEDGER_TEST_REDIS_URL,
-      HTTP_PORT: '0',
-      PG_POOL_MAX: '5',
-    }),
-    testLogger,
-  );
+  service = await startTestService();
+  ledger = service.ledger;
 });
 
-afterAll(async () => {
-  await ledger.stop();
-  await db.drop();
-});
+afterAll(() => service.close());
 
 function quickStartScript(): string {
   const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');

@@ -3,30 +3,18 @@
  * the transfer process and the projections together, and a graceful stop that lets a
  * request in flight finish.
  */
-import { loadConfig } from '../../src/config';
-import { type RunningLedger, startLedger } from '../../src/main';
-import { createTestDatabase, type TestDatabase } from '../support/database';
-import { testLogger } from '../support/ledger';
+import { type RunningLedger } from '../../src/main';
+import { startTestService, type TestService } from '../support/service';
 
-let db: TestDatabase;
+let service: TestService;
 let ledger: RunningLedger;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  ledger = await startLedger(
-    loadConfig({
-      DATABASE_URL: db.url,
-      REDIS_URL: process.env.LEDGER_TEST_REDIS_URL,
-      HTTP_PORT: '0',
-      PG_POOL_MAX: '5',
-    }),
-    testLogger,
-  );
+  service = await startTestService();
+  ledger = service.ledger;
 });
 
-afterAll(async () => {
-  await db.drop();
-});
+afterAll(() => service.close());
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${ledger.url}${path}`, {
