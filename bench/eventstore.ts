@@ -27,7 +27,12 @@ async function timed(writers: number, seconds: number, once: (writer: number) =>
   let done = 0;
   await Promise.all(
     Array.from({ length: writers }, async (_, w) => {
-      while (Date.now() < until) done += await once(w);
+      while (Date.now() < until) {
+        // Not `done += await once(w)`: that reads `done` before the await, and concurrent
+        // writers would overwrite each other's counts.
+        const n = await once(w);
+        done += n;
+      }
     }),
   );
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
