@@ -16,6 +16,7 @@ import {
   maxReadCount,
   WrongExpectedRevision,
 } from './port';
+import { TailCache } from './tail-cache';
 import { runCatchUp } from './catch-up';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -94,7 +95,8 @@ function toAppendResult(row: AppendRow): AppendResult {
 }
 
 function validateAppend(a: StreamAppend): void {
-  if (a.streamName.length === 0 || a.streamName.length > 200) throw new RangeError('stream name must be 1-200 characters');
+  if (a.streamName.length === 0 || a.streamName.length > 200)
+    throw new RangeError('stream name must be 1-200 characters');
   if (a.events.length === 0) throw new RangeError(`append to ${a.streamName} has no events`);
   for (const e of a.events) {
     if (!uuidPattern.test(e.id)) throw new RangeError(`event id ${JSON.stringify(e.id)} is not a UUID`);
@@ -109,6 +111,8 @@ function validateAppend(a: StreamAppend): void {
 export class PostgresEventStore implements EventStore {
   readonly capabilities = { multiStreamAppend: true };
   private readonly appended = new EventEmitter();
+  /** The newest events read, shared by every subscriber of this store that follows the head. */
+  private readonly tail = new TailCache();
   private readonly pollIntervalMs: number;
 
   constructor(
@@ -128,7 +132,8 @@ export class PostgresEventStore implements EventStore {
     if (appends.length === 0) return [];
     appends.forEach(validateAppend);
     const total = appends.reduce((n, a) => n + a.events.length, 0);
-    if (total > maxAppendEvents) throw new RangeError(`an append holds at most ${maxAppendEvents} events, got ${total}`);
+    if (total > maxAppendEvents)
+      throw new RangeError(`an append holds at most ${maxAppendEvents} events, got ${total}`);
     const names = new Set(appends.map((a) => a.streamName));
     if (names.size !== appends.length) throw new RangeError('a stream may appear only once in one append');
 
@@ -185,11 +190,23 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
+   * Events after `after` in position order, all final: from the tail cache as far as it
+   * goes, then from the log.
+   */
+  private async readSafe(after: bigint, limit: number): Promise<RecordedEvent[]> {
+    const cached = this.tail.read(after, limit);
+    if (cached.events.length === limit) return cached.events;
+    const fresh = await this.readLog(cached.continueAfter, limit - cached.events.length);
+    this.tail.add(cached.continueAfter, fresh);
+    return cached.events.length === 0 ? fresh : cached.events.concat(fresh);
+  }
+
+  /**
    * Events after `after` in position order, cut before the first one whose transaction
    * id is not below the snapshot's xmin: a transaction still running may hold positions
    * below it. Everything returned is final; nothing can appear before it later.
    */
-  private async readSafe(after: bigint, limit: number): Promise<RecordedEvent[]> {
+  private async readLog(after: bigint, limit: number): Promise<RecordedEvent[]> {
     const { rows } = await this.pool.query<EventRow>(
       `select ${eventColumns}, pg_snapshot_xmin(pg_current_snapshot())::text as safe_xmin
          from ledger_events where position > $1 order by position limit $2`,

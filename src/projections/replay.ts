@@ -21,14 +21,19 @@ export interface ReplayProgress {
   position: bigint;
 }
 
-const suffixed = (suffix: string): TableNames => (table) => `${table}__${suffix}`;
+const suffixed =
+  (suffix: string): TableNames =>
+  (table) =>
+    `${table}__${suffix}`;
 
 function rebuildCheckpoint(projection: Projection, suffix: string): string {
   return `${suffix}:${projection.name}:v${projection.version}`;
 }
 
 async function tablesExist(pool: Pool, names: string[]): Promise<boolean> {
-  const { rows } = await pool.query<{ n: string }>('select count(*) as n from pg_tables where tablename = any($1)', [names]);
+  const { rows } = await pool.query<{ n: string }>('select count(*) as n from pg_tables where tablename = any($1)', [
+    names,
+  ]);
   return Number(rows[0].n) === names.length;
 }
 
@@ -40,7 +45,9 @@ async function prepareTables(pool: Pool, projection: Projection, suffix: string,
   const t = suffixed(suffix);
   const name = rebuildCheckpoint(projection, suffix);
   if (resume && (await tablesExist(pool, projection.tables.map(t)))) {
-    const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [name]);
+    const { rows } = await pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [
+      name,
+    ]);
     if (rows.length === 1) return BigInt(rows[0].position);
   }
   const client = await pool.connect();
@@ -97,7 +104,9 @@ async function applyRange(
 ): Promise<bigint> {
   let position = after;
   while (position < until) {
-    const events = (await store.readAll({ after: position, maxCount: replayBatchSize })).filter((e) => e.position <= until);
+    const events = (await store.readAll({ after: position, maxCount: replayBatchSize })).filter(
+      (e) => e.position <= until,
+    );
     if (events.length === 0) break;
     const fresh = events.filter((e) => projection.handles(e));
     if (fresh.length > 0) await projection.apply(client, fresh, tables);
@@ -129,12 +138,19 @@ export async function replayProjection(
   const owner = `replay-${process.pid}-${Date.now()}`;
   const leaseTtlMs = options.leaseTtlMs ?? defaultReplayLeaseTtlMs;
   if (!(await tryAcquireLease(pool, replayLease, owner, leaseTtlMs))) {
-    throw new Error(`another replay of ${projection.name} is running (or one died less than ${leaseTtlMs / 1000} s ago)`);
+    throw new Error(
+      `another replay of ${projection.name} is running (or one died less than ${leaseTtlMs / 1000} s ago)`,
+    );
   }
   const client = await pool.connect();
   try {
     const start = await prepareTables(pool, projection, suffix, true);
-    const progress: ReplayProgress = { projection: projection.name, done: 0, total: await countAfter(store, 0n), position: start };
+    const progress: ReplayProgress = {
+      projection: projection.name,
+      done: 0,
+      total: await countAfter(store, 0n),
+      position: start,
+    };
     progress.done = Number(start);
     const report = (events: RecordedEvent[]) => {
       progress.done += events.length;
@@ -143,7 +159,8 @@ export async function replayProjection(
     };
     const renewLease = async (events: RecordedEvent[]) => {
       report(events);
-      if (!(await tryAcquireLease(pool, replayLease, owner, leaseTtlMs))) throw new Error(`replay of ${projection.name} lost its lease`);
+      if (!(await tryAcquireLease(pool, replayLease, owner, leaseTtlMs)))
+        throw new Error(`replay of ${projection.name} lost its lease`);
     };
     let position = start;
     for (;;) {
@@ -155,7 +172,9 @@ export async function replayProjection(
     return progress;
   } finally {
     client.release();
-    await pool.query('delete from ledger_leases where name = $1 and owner = $2', [replayLease, owner]).catch(() => undefined);
+    await pool
+      .query('delete from ledger_leases where name = $1 and owner = $2', [replayLease, owner])
+      .catch(() => undefined);
   }
 }
 
@@ -172,14 +191,22 @@ async function swapIn(
   await client.query('begin');
   try {
     await client.query(`set local lock_timeout = ${swapLockTimeoutMs}`);
-    // The live runner's batches take this row too: while we hold it, the live tables stand still.
     await client.query(
       `insert into ledger_leases (name, owner, expires_at) values ($1, 'nobody', now()) on conflict (name) do nothing`,
       [leaseName(projection)],
     );
     await client.query('select 1 from ledger_leases where name = $1 for update', [leaseName(projection)]);
-    const { rows } = await client.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [live]);
-    const liveAt = rows.length === 0 ? 0n : BigInt(rows[0].position);
+    // The live runner's batches lock the checkpoint row first (then the tables): while we hold
+    // it, the live tables stand still, and taking it before the tables, as they do, no
+    // batch and this swap can wait on each other. A missing row is made (at 0: nothing applied).
+    await client.query(`insert into ledger_checkpoints (name, position) values ($1, 0) on conflict (name) do nothing`, [
+      live,
+    ]);
+    const { rows } = await client.query<{ position: string }>(
+      'select position from ledger_checkpoints where name = $1 for update',
+      [live],
+    );
+    const liveAt = BigInt(rows[0].position);
     // Bring the copy exactly to the live checkpoint (or keep it ahead, if the live runner lags).
     const position = await applyRange(store, client, projection, t, rebuiltTo, liveAt, report);
     const stamp = Date.now().toString(36);
@@ -226,12 +253,19 @@ export async function verifyProjection(
   const verifyLease = `verify:${projection.name}`;
   const owner = `verify-${process.pid}-${Date.now()}`;
   if (!(await tryAcquireLease(pool, verifyLease, owner, verifyLeaseTtlMs))) {
-    throw new Error(`another verify of ${projection.name} is running (or one died less than ${verifyLeaseTtlMs / 60_000} min ago)`);
+    throw new Error(
+      `another verify of ${projection.name} is running (or one died less than ${verifyLeaseTtlMs / 60_000} min ago)`,
+    );
   }
   await prepareTables(pool, projection, suffix, false);
   const client = await pool.connect();
   try {
-    const progress: ReplayProgress = { projection: projection.name, done: 0, total: await countAfter(store, 0n), position: 0n };
+    const progress: ReplayProgress = {
+      projection: projection.name,
+      done: 0,
+      total: await countAfter(store, 0n),
+      position: 0n,
+    };
     const report = (events: RecordedEvent[]) => {
       progress.done += events.length;
       progress.position = events[events.length - 1].position;
@@ -258,7 +292,9 @@ export async function verifyProjection(
           ['live', table, t(table)],
           ['rebuilt', t(table), table],
         ] as const) {
-          const diff = await client.query(`select * from ${a} except select * from ${b} limit ${maxReportedDifferences}`);
+          const diff = await client.query(
+            `select * from ${a} except select * from ${b} limit ${maxReportedDifferences}`,
+          );
           for (const row of diff.rows) differences.push({ table, only, row });
         }
       }
