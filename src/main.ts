@@ -9,7 +9,7 @@ import { TransferCommands } from './commands/transfer-commands';
 import { startTransferProcess } from './commands/transfer-process';
 import { openEventStore } from './eventstore';
 import { instrumentEventStore } from './eventstore/instrumented';
-import { watchTransferProcessLag } from './metrics/transfer-process-lag';
+import { watchSubscriberLag } from './metrics/subscriber-lag';
 import { startProjections } from './projections';
 import { createLogger, type Logger } from './logger';
 import { closeRedis, openRedis, redisLocation } from './redis/client';
@@ -36,7 +36,7 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     logger,
     restartOnError: true,
   });
-  const transferProcessLag = watchTransferProcessLag({ store: eventStore, pool: database.pool, logger });
+  const subscriberLag = watchSubscriberLag({ store: eventStore, pool: database.pool, logger });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
   const projections = startProjections(eventStore, database.pool, logger);
   const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
@@ -49,7 +49,7 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     await http.stop();
     await expiry.stop();
     await projections.stop();
-    transferProcessLag.stop();
+    subscriberLag.stop();
     await transferProcess.stop();
     await eventStore.close();
     await database.close();

@@ -1,50 +1,10 @@
 import { escapeLiteral, type Pool, type PoolClient, type QueryResult } from 'pg';
-import { Gauge } from 'prom-client';
 import { type LeasedWork, runLeased } from '../db/lease';
 import type { EventStore, RecordedEvent } from '../eventstore/port';
 import type { Logger } from '../logger';
 import { liveTables, type Projection, type TableNames } from './projection';
 
 export const projectionBatchSize = 2_000;
-
-const lagPositions = new Gauge({
-  name: 'ledger_projection_lag_positions',
-  help: 'Event-store positions between the head and what the projection has applied',
-  labelNames: ['projection'],
-});
-const lagSeconds = new Gauge({
-  name: 'ledger_projection_lag_seconds',
-  help: 'Age of the newest event the projection has applied, while events are waiting; 0 when caught up',
-  labelNames: ['projection'],
-});
-
-/** The head is looked up for the lag gauges at most this often, not per batch. */
-const lagRefreshMs = 1_000;
-
-/** Sets the lag gauges after a batch, from a head position refreshed in the background. */
-function lagReporter(store: EventStore, projection: string): (applied: RecordedEvent) => void {
-  let head = 0n;
-  let refreshedAt = 0;
-  let refreshing = false;
-  return (applied) => {
-    if (!refreshing && Date.now() - refreshedAt >= lagRefreshMs) {
-      refreshing = true;
-      store
-        .headPosition()
-        .then((h) => {
-          head = h;
-        })
-        .catch(() => undefined) // the gauge keeps its last head; the next batch tries again
-        .finally(() => {
-          refreshedAt = Date.now();
-          refreshing = false;
-        });
-    }
-    const behind = head > applied.position ? head - applied.position : 0n;
-    lagPositions.set({ projection }, Number(behind));
-    lagSeconds.set({ projection }, behind > 0n ? (Date.now() - applied.createdAt.getTime()) / 1000 : 0);
-  };
-}
 
 export function checkpointName(projection: Projection): string {
   return `projection:${projection.name}:v${projection.version}`;
@@ -141,7 +101,6 @@ export function startProjection(options: {
         [checkpoint],
       );
       const fence: BatchFence = { name: lease.name, owner: lease.owner };
-      const lag = lagReporter(store, projection.name);
       return store.subscribe({
         after: rows.length === 0 ? 0n : BigInt(rows[0].position),
         maxBatchSize: projectionBatchSize,
@@ -152,7 +111,6 @@ export function startProjection(options: {
           } finally {
             client.release();
           }
-          lag(events[events.length - 1]);
         },
       });
     },

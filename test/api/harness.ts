@@ -8,7 +8,7 @@ import request from 'supertest';
 import type { AccessOptions } from '../../src/api/access';
 import { createApp } from '../../src/api/app';
 import { instrumentEventStore } from '../../src/eventstore/instrumented';
-import { watchTransferProcessLag } from '../../src/metrics/transfer-process-lag';
+import { watchSubscriberLag } from '../../src/metrics/subscriber-lag';
 import { startProjections } from '../../src/projections';
 import { createTestLedger, type TestLedger, testLogger } from '../support/ledger';
 import { syncReadSide } from '../support/projections';
@@ -39,7 +39,7 @@ export interface ApiOptions {
 export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
   const ledger = await createTestLedger({ store: instrumentEventStore });
   ledger.startProcess();
-  const transferProcessLag = watchTransferProcessLag({ store: ledger.store, pool: ledger.db.pool, logger: testLogger });
+  const subscriberLag = watchSubscriberLag({ store: ledger.store, pool: ledger.db.pool, logger: testLogger });
   const projections = startProjections(ledger.store, ledger.db.pool, testLogger);
   const app = createApp({
     store: ledger.store,
@@ -79,7 +79,7 @@ export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
     },
     sync: () => syncReadSide(ledger),
     async close() {
-      transferProcessLag.stop();
+      subscriberLag.stop();
       await projections.stop();
       await ledger.close();
     },

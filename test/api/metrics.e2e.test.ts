@@ -1,8 +1,9 @@
 import request from 'supertest';
 import type { EventStore } from '../../src/eventstore/port';
 import { WrongExpectedRevision } from '../../src/eventstore/port';
-import { lagSampleTimeoutMs, watchTransferProcessLag } from '../../src/metrics/transfer-process-lag';
+import { lagSampleTimeoutMs, watchSubscriberLag } from '../../src/metrics/subscriber-lag';
 import { allProjections } from '../../src/projections';
+import { checkpointName } from '../../src/projections/runner';
 import { testLogger } from '../support/ledger';
 import { eventually } from '../support/projections';
 import { startApi, type ApiHarness } from './harness';
@@ -195,11 +196,33 @@ describe('GET /metrics', () => {
     }, 'the restarted transfer process to catch up');
   });
 
+  it("reads a projection's lag from its stored checkpoint, so one that stopped shows it", async () => {
+    await api.sync();
+    const name = allProjections[0].name;
+    const checkpoint = checkpointName(allProjections[0]);
+    const { rows } = await api.ledger.db.pool.query<{ position: string }>(
+      'select position from ledger_checkpoints where name = $1',
+      [checkpoint],
+    );
+    // As if the projection had stopped at the very start: everything is still to apply.
+    await api.ledger.db.pool.query('update ledger_checkpoints set position = 0 where name = $1', [checkpoint]);
+    try {
+      const samples = await scrape();
+      expect(single(samples, 'ledger_projection_lag_positions', { projection: name })).toBe(Number(rows[0].position));
+      expect(single(samples, 'ledger_projection_lag_seconds', { projection: name })).toBeGreaterThan(0);
+    } finally {
+      await api.ledger.db.pool.query('update ledger_checkpoints set position = $2 where name = $1', [
+        checkpoint,
+        rows[0].position,
+      ]);
+    }
+  });
+
   it('answers within its time limit when the lag cannot be read, leaving that series out', async () => {
     const hanging: EventStore = Object.assign(Object.create(api.ledger.store) as EventStore, {
       headPosition: () => new Promise<bigint>(() => undefined),
     });
-    const watch = watchTransferProcessLag({
+    const watch = watchSubscriberLag({
       store: hanging,
       pool: api.ledger.db.pool,
       logger: testLogger,
