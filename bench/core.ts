@@ -5,7 +5,8 @@
  * them against the issue's targets.
  *
  * Phases: uniform load over BENCH_ACCOUNTS (10,000) funded accounts, and one hot source
- * account, each with 1 transfer per request (64 concurrent requesters) and with 100 per
+ * account, each with 1 transfer per request (BENCH_REQUESTERS, 128, concurrent requesters:
+ * enough that the ledger, not the clients' round trips, bounds the rate) and with 100 per
  * request (4 concurrent requesters). Each offers load for BENCH_SECONDS (10 s), then waits
  * (at most 60 s) until every accepted transfer is terminal. Throughput is committed
  * transfers over the time from the first request to the last commit.
@@ -40,6 +41,7 @@ import { createLogger } from '../src/logger';
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 10);
 const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
 const profile = process.env.BENCH_PROFILE === '1';
+const singleRequesters = Number(process.env.BENCH_REQUESTERS ?? 128);
 /** Offered transfers/s over all requesters; unset: each requester sends as fast as it is answered. */
 const offeredRate = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
 const drainLimitMs = 60_000;
@@ -452,7 +454,7 @@ async function runPhase(
 async function main(): Promise<void> {
   await withScratchDatabase(async (db) => {
     // Requesters, the transfer process and the commit watcher each have their own pool, so
-    // that 64 requesters queueing for connections do not delay the process's queries. The
+    // that many requesters queueing for connections do not delay the process's queries. The
     // stores that do not see the requesters' appends poll every 5 ms when idle.
     const ingressPool = db.pool(32);
     const processPool = db.pool(8);
@@ -525,10 +527,10 @@ async function main(): Promise<void> {
       };
       const hot = () => ({ sourceAccount: 'hot', destinationAccount: ids[randomInt(accountCount)] });
 
-      const u1 = await runPhase('uniform, 1 per request', ctx, 1, 64, uniform, uniformTarget);
+      const u1 = await runPhase('uniform, 1 per request', ctx, 1, singleRequesters, uniform, uniformTarget);
       const u100 = await runPhase('uniform, 100 per request', ctx, 100, 4, uniform, uniformTarget);
       // The hot account is held to half of the uniform figure for the same request size.
-      await runPhase('hot account, 1 per request', ctx, 1, 64, hot, Math.ceil(u1.committedPerSecond / 2));
+      await runPhase('hot account, 1 per request', ctx, 1, singleRequesters, hot, Math.ceil(u1.committedPerSecond / 2));
       await runPhase('hot account, 100 per request', ctx, 100, 4, hot, Math.ceil(u100.committedPerSecond / 2));
     } finally {
       await running?.stop();
