@@ -15,11 +15,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type { Pool } from 'pg';
+import { freePort } from '../src/net';
 import { withScratchDatabase } from './scratch-database';
 
 const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -37,15 +37,6 @@ const batchTarget = 15_000;
 const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
 const randomInt = (n: number) => Math.floor(Math.random() * n);
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 /** The service as `npm start` runs it, on the scratch database. */
 async function startService(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {

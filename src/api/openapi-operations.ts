@@ -66,8 +66,8 @@ export interface Operation {
   headers?: readonly RequestHeader[];
   body?: { schema: z.ZodType; maxBytes: number; description?: string };
   responses: Readonly<Record<number, ResponseSpec>>;
-  /** The business-rule problems this route answers with, by status. */
-  problems?: Readonly<Partial<Record<number, readonly DomainErrorCode[]>>>;
+  /** The business-rule problems this route answers with, by status (OVERLOADED: ingress is full). */
+  problems?: Readonly<Partial<Record<number, readonly (DomainErrorCode | 'OVERLOADED')[]>>>;
 }
 
 const written: readonly ResponseHeader[] = ['Ledger-Position'];
@@ -99,6 +99,7 @@ const transferRequestProblems = {
   404: ['ACCOUNT_NOT_FOUND'],
   409: ['IDEMPOTENCY_KEY_IN_USE'],
   422: ['SAME_ACCOUNT', 'CURRENCY_MISMATCH', 'IDEMPOTENCY_KEY_REUSED'],
+  503: ['OVERLOADED'],
 } as const satisfies Operation['problems'];
 
 const transferDecided = (what: string): Operation['responses'] => ({

@@ -5,6 +5,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { type DomainErrorCode, DomainError, LedgerError } from '../domain/errors';
 import { MoneyError } from '../domain/money';
+import { Overloaded } from '../commands/group-commit';
 import { ProjectionBehind } from '../projections/consistency';
 import type { Logger } from '../logger';
 
@@ -116,7 +117,7 @@ export function toProblem(err: unknown): Problem {
   if (err instanceof ValidationFailed) return problem(422, err.code, err.message, err.errors);
   if (err instanceof DomainError) return problem(domainStatus[err.code] ?? 422, err.code, err.message);
   if (err instanceof MoneyError) return problem(422, err.code, err.message);
-  if (err instanceof ProjectionBehind) return problem(503, err.code, err.message);
+  if (err instanceof ProjectionBehind || err instanceof Overloaded) return problem(503, err.code, err.message);
   if (err instanceof HttpProblem) return problem(err.status, err.code, err.message);
   const clientError = asClientError(err);
   if (clientError) {
@@ -159,6 +160,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         { ...where, minPosition: err.minPosition.toString(), reached: err.reached.toString() },
         'read model behind',
       );
+      res.set('Retry-After', '1');
+    } else if (err instanceof Overloaded) {
+      log.warn({ ...where }, 'ingress overloaded');
       res.set('Retry-After', '1');
     } else if (body.status >= 500) {
       log.error({ ...where, err }, 'request failed');

@@ -28,6 +28,8 @@ export const maxBatchTransfers = 1_000;
 export const maxIdempotencyKeyLength = 255;
 /** Conflicts (an id or key already used) tolerated in one batch append before going item by item. */
 const maxBatchConflictRounds = 3;
+/** Transfer requests waiting for the append in flight before new ones are refused (503 OVERLOADED). */
+export const maxWaitingRequests = 20_000;
 const maxParallelResolutions = 16;
 export const idempotencyStreamPrefix = 'idempotency-';
 
@@ -103,7 +105,7 @@ export class TransferCommands {
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.directory = new AccountDirectory(store);
-    this.ingress = new GroupCommit((prepared) => this.storeTogether(prepared), maxBatchTransfers);
+    this.ingress = new GroupCommit((prepared) => this.storeTogether(prepared), maxBatchTransfers, maxWaitingRequests);
   }
 
   async requestTransfer(input: TransferRequestInput, scope = 'public'): Promise<AcceptedTransfer> {

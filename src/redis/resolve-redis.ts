@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../db/embedded-postgres';
+import { freePort } from '../net';
 import { withDeadline } from '../deadline';
 import { boundedRedisOptions, redisLocation } from './client';
 

@@ -13,7 +13,7 @@ import { type ApiScope, apiKeyEntry, generateApiKey } from '../../src/api/api-ke
 import { createApp } from '../../src/api/app';
 import { redisLimitTimeoutMs } from '../../src/api/rate-limit';
 import { loadConfig } from '../../src/config';
-import { freePort } from '../../src/db/embedded-postgres';
+import { freePort } from '../../src/net';
 import { createLogger } from '../../src/logger';
 import { boundedRedisOptions } from '../../src/redis/client';
 import { testLogger } from '../support/ledger';

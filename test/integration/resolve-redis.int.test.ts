@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../src/db/embedded-postgres';
+import { freePort } from '../../src/net';
 import { howToProvideRedis, pingRedis, resolveRedis } from '../../src/redis/resolve-redis';
 
 const runRedisUrl = () => process.env.LEDGER_TEST_REDIS_URL as string;
