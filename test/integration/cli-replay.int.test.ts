@@ -37,7 +37,9 @@ async function tableOid(table: string): Promise<number> {
 
 /** Waits until both projections have applied every event written so far. */
 async function syncReadSide(): Promise<void> {
-  const { rows } = await ledger.db.pool.query<{ p: string }>('select coalesce(max(position), 0)::text as p from ledger_events');
+  const { rows } = await ledger.db.pool.query<{ p: string }>(
+    'select coalesce(max(position), 0)::text as p from ledger_events',
+  );
   const head = BigInt(rows[0].p);
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -56,8 +58,12 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
   const err: string[] = [];
   const tty = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
   Object.defineProperty(process.stdout, 'isTTY', { value: false, configurable: true });
-  const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
-  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
+  const stdout = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+  const stderr = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
   try {
     const code = await run(argv);
     return { code, out: out.join(''), err: err.join('') };
@@ -84,11 +90,22 @@ beforeAll(async () => {
     ['cli-c', 'cli-a', 5n],
     ['cli-b', 'cli-a', 99_999n], // rejected: insufficient funds
   ] as const) {
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: from, destinationAccount: to, amountMinor: amount, description: `${from}→${to}` });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: from,
+      destinationAccount: to,
+      amountMinor: amount,
+      description: `${from}→${to}`,
+    });
     statuses.push((await ledger.waitForTerminal([t.transferId])).get(t.transferId)!.status);
   }
   expect(statuses).toEqual(['COMMITTED', 'COMMITTED', 'COMMITTED', 'COMMITTED', 'REJECTED']);
-  const pending = await ledger.transfers.requestTransfer({ sourceAccount: 'cli-a', destinationAccount: 'cli-b', amountMinor: 70n, mode: 'pending', timeoutSeconds: 3600 });
+  const pending = await ledger.transfers.requestTransfer({
+    sourceAccount: 'cli-a',
+    destinationAccount: 'cli-b',
+    amountMinor: 70n,
+    mode: 'pending',
+    timeoutSeconds: 3600,
+  });
   await ledger.waitForStatus(pending.transferId, 'HELD');
   readSide = startProjections(ledger.store, ledger.db.pool, testLogger);
   await syncReadSide();
@@ -144,8 +161,12 @@ describe('ledger replay', () => {
 
     const lines = out.trimEnd().split('\n');
     for (const name of ['accounts', 'transfers']) {
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^replay ${name}: \\d+/\\d+ events, \\d+ events/s, ETA \\d+ s$`)));
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^replayed ${name}: \\d+ events in \\d+\\.\\d s \\(\\d+ events/s\\)$`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^replay ${name}: \\d+/\\d+ events, \\d+ events/s, ETA \\d+ s$`)),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^replayed ${name}: \\d+ events in \\d+\\.\\d s \\(\\d+ events/s\\)$`)),
+      );
     }
     expect(lines.every((l) => /^(replay|replayed) (accounts|transfers): /.test(l))).toBe(true);
     expect(out).not.toContain('\r');
@@ -153,7 +174,11 @@ describe('ledger replay', () => {
     expect(lines.find((l) => l.startsWith('replayed accounts:'))).toContain(`: ${events} events in`);
 
     // The live runners go on from the swapped-in tables.
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'cli-a', destinationAccount: 'cli-c', amountMinor: 1n });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'cli-a',
+      destinationAccount: 'cli-c',
+      amountMinor: 1n,
+    });
     await ledger.waitForTerminal([t.transferId]);
     await syncReadSide();
     const { rows } = await ledger.db.pool.query('select status from rm_transfers where id = $1', [t.transferId]);
@@ -206,7 +231,9 @@ describe('ledger replay', () => {
   });
 
   it('a replay that cannot run exits 2 with the reason on stderr', async () => {
-    await ledger.db.pool.query(`insert into ledger_leases (name, owner, expires_at) values ('replay:accounts', 'someone-else', now() + interval '1 minute')`);
+    await ledger.db.pool.query(
+      `insert into ledger_leases (name, owner, expires_at) values ('replay:accounts', 'someone-else', now() + interval '1 minute')`,
+    );
     try {
       const { code, err } = await cli('replay', 'accounts');
       expect(code).toBe(2);
@@ -231,7 +258,14 @@ describe('progress output', () => {
     const { writes, out } = fakeOutput(false);
     const reporter = new ProgressReporter(out, { now: () => now });
     reporter.begin('accounts');
-    for (const [t, done] of [[500, 5_000], [1_000, 10_000], [1_900, 15_000], [2_600, 20_000], [4_000, 25_000], [4_700, 30_000]]) {
+    for (const [t, done] of [
+      [500, 5_000],
+      [1_000, 10_000],
+      [1_900, 15_000],
+      [2_600, 20_000],
+      [4_000, 25_000],
+      [4_700, 30_000],
+    ]) {
       now = t;
       reporter.update(progress(done, 100_000));
     }
@@ -257,8 +291,12 @@ describe('progress output', () => {
     now = 4_000;
     reporter.finish(progress(200_000, 200_000));
     expect(writes).toHaveLength(4);
-    expect(writes[0]).toBe(`\rverify accounts [#.......................]   2% 5000/200000 events 5000 events/s ETA 39 s\x1b[K`);
-    expect(writes[1]).toBe(`\rverify accounts [${'#'.repeat(24)}] 100% 200000/200000 events 50000 events/s ETA 0 s\x1b[K`);
+    expect(writes[0]).toBe(
+      `\rverify accounts [#.......................]   2% 5000/200000 events 5000 events/s ETA 39 s\x1b[K`,
+    );
+    expect(writes[1]).toBe(
+      `\rverify accounts [${'#'.repeat(24)}] 100% 200000/200000 events 50000 events/s ETA 0 s\x1b[K`,
+    );
     expect(writes[2]).toBe('\n');
     expect(writes[3]).toBe('verified accounts: 200000 events in 4.0 s (50000 events/s)\n');
   });
@@ -267,7 +305,10 @@ describe('progress output', () => {
     const line = (columns: number) => {
       const writes: string[] = [];
       let now = 0;
-      const reporter = new ProgressReporter({ isTTY: true, columns, write: (s: string) => writes.push(s) }, { now: () => now });
+      const reporter = new ProgressReporter(
+        { isTTY: true, columns, write: (s: string) => writes.push(s) },
+        { now: () => now },
+      );
       reporter.begin('transfers');
       now = 1_000;
       reporter.update(progress(5_000, 1_000_000));
@@ -286,7 +327,9 @@ describe('progress output', () => {
     reporter.update(progress(605_000, 1_000_000));
     now = 2_000;
     reporter.finish(progress(1_000_000, 1_000_000));
-    expect(writes.at(-1)).toBe('replayed accounts: 400000 events in 2.0 s (200000 events/s, resumed after 600000 events)\n');
+    expect(writes.at(-1)).toBe(
+      'replayed accounts: 400000 events in 2.0 s (200000 events/s, resumed after 600000 events)\n',
+    );
   });
 
   it('formats durations', () => {

@@ -44,7 +44,7 @@ describe('invariant 2 under concurrency: one source, more demand than money', ()
     await ledger.stopProcesses();
     const first = ledger.startProcess({
       restartOnError: false,
-      leaseTtlMs: 300,
+      leaseTtlMs: 1_000,
       faults: {
         check: (point) => {
           if (point === 'after-record' && ++batches === 2) throw crash;
@@ -54,7 +54,7 @@ describe('invariant 2 under concurrency: one source, more demand than money', ()
     await ledger.open('race-src');
     await ledger.open('race-dst');
     await ledger.fund('race-src', 1_000n); // worked by `first`, which therefore holds the lease
-    const standby = ledger.startProcess({ leaseTtlMs: 300 });
+    const standby = ledger.startProcess({ leaseTtlMs: 1_000 });
     const ids = Array.from({ length: 50 }, () => randomUUID());
     await Promise.all(
       ids.map((transferId) =>

@@ -20,7 +20,8 @@ import { checkpointName, leaseName, startProjection, type RunningProjection } fr
 import { createTestLedger, testLogger, type TestLedger } from '../support/ledger';
 import { eventually, pause } from '../support/projections';
 
-const ttlMs = 300;
+// Long enough that a busy machine (a slow CI VM) never misses a renewal by accident.
+const ttlMs = 1_500;
 const lease = leaseName(accountsProjection);
 
 describe('projections: the lease passes to a standby runner', () => {
@@ -35,13 +36,31 @@ describe('projections: the lease passes to a standby runner', () => {
   });
 
   const open = async (accountId: string) =>
-    (await openAccount(ledger.store, { accountId, currency: 'USD', overdraft: { kind: 'none' }, now: new Date() })).position;
+    (await openAccount(ledger.store, { accountId, currency: 'USD', overdraft: { kind: 'none' }, now: new Date() }))
+      .position;
   const leaseRow = async () =>
-    (await ledger.db.pool.query<{ owner: string; expired: boolean }>('select owner, expires_at < now() as expired from ledger_leases where name = $1', [lease])).rows[0];
+    (
+      await ledger.db.pool.query<{ owner: string; expired: boolean }>(
+        'select owner, expires_at < now() as expired from ledger_leases where name = $1',
+        [lease],
+      )
+    ).rows[0];
   const projected = (accountId: string) =>
-    eventually(async () => ((await ledger.db.pool.query('select 1 from rm_accounts where id = $1', [accountId])).rowCount === 1 ? true : undefined), `${accountId} in rm_accounts`);
+    eventually(
+      async () =>
+        (await ledger.db.pool.query('select 1 from rm_accounts where id = $1', [accountId])).rowCount === 1
+          ? true
+          : undefined,
+      `${accountId} in rm_accounts`,
+    );
   const checkpoint = async () =>
-    BigInt((await ledger.db.pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [checkpointName(accountsProjection)])).rows[0]?.position ?? 0);
+    BigInt(
+      (
+        await ledger.db.pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', [
+          checkpointName(accountsProjection),
+        ])
+      ).rows[0]?.position ?? 0,
+    );
   const start = (store = ledger.store, pool = ledger.db.pool) => {
     const r = startProjection({ projection: accountsProjection, store, pool, logger: testLogger, leaseTtlMs: ttlMs });
     running.push(r);
@@ -111,7 +130,10 @@ describe('projections: the lease passes to a standby runner', () => {
     await open('lease-5');
     await projected('lease-5');
     // An intruder takes the lease row (as a runner would after a lease expired during a long stall).
-    await ledger.db.pool.query(`update ledger_leases set owner = 'intruder', expires_at = now() + interval '1 hour' where name = $1`, [lease]);
+    await ledger.db.pool.query(
+      `update ledger_leases set owner = 'intruder', expires_at = now() + interval '1 hour' where name = $1`,
+      [lease],
+    );
     const before = await checkpoint();
     await open('lease-6');
     await pause(4 * ttlMs);

@@ -58,7 +58,14 @@ type Command =
 const account = fc.integer({ min: 0, max: accountCount - 1 });
 const amount = fc.bigInt({ min: 1n, max: 500n });
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('open' as const), account, overdraft: fc.constantFrom<Overdraft['kind']>('none', 'limit', 'unlimited') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('open' as const),
+      account,
+      overdraft: fc.constantFrom<Overdraft['kind']>('none', 'limit', 'unlimited'),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('fund' as const), account, amount }) },
   {
     weight: 10,
@@ -71,9 +78,15 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       described: fc.boolean(),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('commit' as const), pending: fc.nat(20), partial: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('commit' as const), pending: fc.nat(20), partial: fc.boolean() }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('void' as const), pending: fc.nat(20) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('freeze' as const, 'unfreeze' as const, 'close' as const), account }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constantFrom('freeze' as const, 'unfreeze' as const, 'close' as const), account }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: 'settle' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const), seconds: fc.integer({ min: 1, max: 30 }) }) },
 );
@@ -93,14 +106,18 @@ async function tolerate(work: Promise<unknown>): Promise<boolean> {
 
 /** Until no transfer waits for the process: each is terminal, or pending, HELD and undecided. */
 async function settle(ledger: TestLedger, transferIds: string[]): Promise<void> {
-  await eventually(async () => {
-    for (const id of transferIds) {
-      const { state } = await loadTransfer(ledger.store, id);
-      const waiting = state.status === 'HELD' && state.request?.mode === 'pending' && state.decision === null;
-      if (!isTerminalTransferStatus(state.status) && !waiting) return undefined;
-    }
-    return true;
-  }, 'the transfer process to settle', 20_000);
+  await eventually(
+    async () => {
+      for (const id of transferIds) {
+        const { state } = await loadTransfer(ledger.store, id);
+        const waiting = state.status === 'HELD' && state.request?.mode === 'pending' && state.decision === null;
+        if (!isTerminalTransferStatus(state.status) && !waiting) return undefined;
+      }
+      return true;
+    },
+    'the transfer process to settle',
+    20_000,
+  );
 }
 
 /** The k-th (cyclically) pending transfer a client can still commit or void, once the process has held it. */
@@ -125,11 +142,27 @@ async function runWorkload(ledger: TestLedger, run: string, commands: Command[])
     const now = ledger.clock.now;
     switch (c.kind) {
       case 'open':
-        await tolerate(openAccount(ledger.store, { accountId: id(c.account), currency: 'USD', overdraft: overdraftOf(c.overdraft), now }));
+        await tolerate(
+          openAccount(ledger.store, {
+            accountId: id(c.account),
+            currency: 'USD',
+            overdraft: overdraftOf(c.overdraft),
+            now,
+          }),
+        );
         break;
       case 'fund': {
         const transferId = randomUUID();
-        if (await tolerate(ledger.transfers.requestTransfer({ transferId, sourceAccount: 'w-funding', destinationAccount: id(c.account), amountMinor: c.amount }))) {
+        if (
+          await tolerate(
+            ledger.transfers.requestTransfer({
+              transferId,
+              sourceAccount: 'w-funding',
+              destinationAccount: id(c.account),
+              amountMinor: c.amount,
+            }),
+          )
+        ) {
           transferIds.push(transferId);
         }
         break;
@@ -157,7 +190,10 @@ async function runWorkload(ledger: TestLedger, run: string, commands: Command[])
         if (!state) break;
         const { transferId, amountMinor } = state.request!;
         if (c.kind === 'void') await tolerate(ledger.transfers.voidTransfer(transferId));
-        else await tolerate(ledger.transfers.commitTransfer(transferId, c.partial && amountMinor > 1n ? amountMinor / 2n : undefined));
+        else
+          await tolerate(
+            ledger.transfers.commitTransfer(transferId, c.partial && amountMinor > 1n ? amountMinor / 2n : undefined),
+          );
         break;
       }
       case 'freeze':
@@ -203,7 +239,8 @@ async function replayBoth(ledger: TestLedger): Promise<void> {
 
 async function verifyBoth(ledger: TestLedger) {
   const differences = [];
-  for (const projection of allProjections) differences.push(...(await verifyProjection(ledger.store, ledger.db.pool, projection)));
+  for (const projection of allProjections)
+    differences.push(...(await verifyProjection(ledger.store, ledger.db.pool, projection)));
   return differences;
 }
 
@@ -220,13 +257,20 @@ async function appendBulk(ledger: TestLedger, prefix: string, accounts: number, 
       toEventToAppend({
         id: randomUUID(),
         correlationId: accountId,
-        event: { type: 'AccountOpened', data: { accountId, currency: 'USD', overdraft: { kind: 'none' }, metadata: { bulk: true }, openedAt: at } },
+        event: {
+          type: 'AccountOpened',
+          data: { accountId, currency: 'USD', overdraft: { kind: 'none' }, metadata: { bulk: true }, openedAt: at },
+        },
       }),
     ];
     for (let c = 1; c <= credits; c++) {
       const transferId = `${prefix}-t-${a}-${c}`;
       events.push(
-        toEventToAppend({ id: randomUUID(), correlationId: transferId, event: { type: 'FundsCredited', data: { accountId, transferId, amountMinor: BigInt(c * 10), at } } }),
+        toEventToAppend({
+          id: randomUUID(),
+          correlationId: transferId,
+          event: { type: 'FundsCredited', data: { accountId, transferId, amountMinor: BigInt(c * 10), at } },
+        }),
       );
     }
     appends.push({ streamName: accountStream(accountId), expectedRevision: NO_STREAM, events });
@@ -242,7 +286,12 @@ describe('projections: replay and verify', () => {
   beforeAll(async () => {
     ledger = await createTestLedger();
     ledger.clock.now = new Date('2032-03-01T00:00:00.000Z');
-    await openAccount(ledger.store, { accountId: 'w-funding', currency: 'USD', overdraft: { kind: 'unlimited' }, now: ledger.clock.now });
+    await openAccount(ledger.store, {
+      accountId: 'w-funding',
+      currency: 'USD',
+      overdraft: { kind: 'unlimited' },
+      now: ledger.clock.now,
+    });
     ledger.startProcess();
     readSide = startReadSide(ledger);
   });
@@ -299,11 +348,21 @@ describe('projections: replay and verify', () => {
     );
     // The runs together took the decision, rejection and cancellation paths (checked, not assumed).
     const types = new Set((await readAllEvents(ledger)).map((e) => e.type));
-    for (const type of ['TransferCommitRequested', 'TransferVoidRequested', 'TransferRejected', 'TransferCancelled', 'HoldReleased', 'FundsDebited']) {
+    for (const type of [
+      'TransferCommitRequested',
+      'TransferVoidRequested',
+      'TransferRejected',
+      'TransferCancelled',
+      'HoldReleased',
+      'FundsDebited',
+    ]) {
       expect([type, types.has(type)]).toEqual([type, true]);
     }
     // After the last replay: more work through the runners, and still equal to the fold.
-    await runWorkload(ledger, 'after', [{ kind: 'fund', account: 0, amount: 5n }, { kind: 'transfer', from: 0, to: 1, amount: 2n, mode: 'immediate', described: false }]);
+    await runWorkload(ledger, 'after', [
+      { kind: 'fund', account: 0, amount: 5n },
+      { kind: 'transfer', from: 0, to: 1, amount: 2n, mode: 'immediate', described: false },
+    ]);
     await syncReadSide(ledger);
     await expectEqualReadModels(await dumpReadModels(ledger.db.pool), foldReadModels(await readAllEvents(ledger)));
   });
@@ -317,32 +376,51 @@ describe('projections: replay and verify', () => {
 
     // The kill: progress throws after the first batch (committed with its checkpoint).
     const firstRun: ReplayProgress[] = [];
-    const killed = replayProjection(ledger.store, ledger.db.pool, accountsProjection, (p) => {
-      firstRun.push({ ...p });
-      throw new Error('killed');
-    }, { leaseTtlMs: 200 });
+    const killed = replayProjection(
+      ledger.store,
+      ledger.db.pool,
+      accountsProjection,
+      (p) => {
+        firstRun.push({ ...p });
+        throw new Error('killed');
+      },
+      { leaseTtlMs: 1_000 },
+    );
     await expect(killed).rejects.toThrow('killed');
     expect(firstRun).toHaveLength(1);
     const killedAt = firstRun[0].position;
     expect(killedAt).toBeGreaterThan(0n);
-    const left = await ledger.db.pool.query<{ position: string }>('select position from ledger_checkpoints where name = $1', ['next:accounts:v1']);
+    const left = await ledger.db.pool.query<{ position: string }>(
+      'select position from ledger_checkpoints where name = $1',
+      ['next:accounts:v1'],
+    );
     expect(left.rows.map((r) => BigInt(r.position))).toEqual([killedAt]);
     expect(await scratchTables(ledger)).toEqual(['rm_account_entries__next', 'rm_accounts__next']);
-    const { rows: rebuilt } = await ledger.db.pool.query<{ n: string }>('select count(*)::text as n from rm_accounts__next');
+    const { rows: rebuilt } = await ledger.db.pool.query<{ n: string }>(
+      'select count(*)::text as n from rm_accounts__next',
+    );
     expect(Number(rebuilt[0].n)).toBeGreaterThan(0);
     expect(Number(rebuilt[0].n)).toBeLessThan(live.rm_accounts.length);
     await expectEqualReadModels(await dumpReadModels(ledger.db.pool), live); // live tables untouched
 
     // A replay process that really dies keeps its lease until it expires: stand one in.
     await ledger.db.pool.query(
-      `insert into ledger_leases (name, owner, expires_at) values ('replay:accounts', 'dead-replay', now() + interval '200 milliseconds')
+      `insert into ledger_leases (name, owner, expires_at) values ('replay:accounts', 'dead-replay', now() + interval '1 second')
        on conflict (name) do update set owner = excluded.owner, expires_at = excluded.expires_at`,
     );
-    await expect(replayProjection(ledger.store, ledger.db.pool, accountsProjection, undefined, { leaseTtlMs: 200 })).rejects.toThrow(/another replay/);
-    await pause(300);
+    await expect(
+      replayProjection(ledger.store, ledger.db.pool, accountsProjection, undefined, { leaseTtlMs: 1_000 }),
+    ).rejects.toThrow(/another replay/);
+    await pause(1_200);
 
     const secondRun: ReplayProgress[] = [];
-    const result = await replayProjection(ledger.store, ledger.db.pool, accountsProjection, (p) => void secondRun.push({ ...p }), { leaseTtlMs: 200 });
+    const result = await replayProjection(
+      ledger.store,
+      ledger.db.pool,
+      accountsProjection,
+      (p) => void secondRun.push({ ...p }),
+      { leaseTtlMs: 1_000 },
+    );
     // Resumed: its first batch starts right after the killed run's checkpoint, not at 0.
     expect(secondRun.length).toBeGreaterThan(0);
     expect(secondRun[0].position).toBeGreaterThan(killedAt);
@@ -352,26 +430,37 @@ describe('projections: replay and verify', () => {
     expect(appliedInSecondRun).toBeLessThan(head - replayBatchSize / 2);
     expect(result.position).toBeGreaterThanOrEqual(BigInt(head));
     expect(await scratchTables(ledger)).toEqual([]);
-    expect((await ledger.db.pool.query('select 1 from ledger_checkpoints where name = $1', ['next:accounts:v1'])).rowCount).toBe(0);
+    expect(
+      (await ledger.db.pool.query('select 1 from ledger_checkpoints where name = $1', ['next:accounts:v1'])).rowCount,
+    ).toBe(0);
     await expectEqualReadModels(await dumpReadModels(ledger.db.pool), live);
     expect(await verifyProjection(ledger.store, ledger.db.pool, accountsProjection)).toEqual([]);
   });
 
   it('verifyProjection names the table of a tampered row; a replay repairs it', async () => {
     await syncReadSide(ledger);
-    const { rows: [{ id: victim }] } = await ledger.db.pool.query<{ id: string }>(`select id from rm_accounts where posted > 0 order by id limit 1`);
+    const {
+      rows: [{ id: victim }],
+    } = await ledger.db.pool.query<{ id: string }>(`select id from rm_accounts where posted > 0 order by id limit 1`);
     await ledger.db.pool.query('update rm_accounts set posted = posted + 1 where id = $1', [victim]);
     const differences = await verifyProjection(ledger.store, ledger.db.pool, accountsProjection);
     expect(differences.map((d) => [d.table, d.only, d.row.id]).sort()).toEqual([
       ['rm_accounts', 'live', victim],
       ['rm_accounts', 'rebuilt', victim],
     ]);
-    const [live, rebuilt] = [differences.find((d) => d.only === 'live')!, differences.find((d) => d.only === 'rebuilt')!];
+    const [live, rebuilt] = [
+      differences.find((d) => d.only === 'live')!,
+      differences.find((d) => d.only === 'rebuilt')!,
+    ];
     expect(BigInt(live.row.posted as string) - BigInt(rebuilt.row.posted as string)).toBe(1n);
 
     // A statement line and a transfer, tampered too.
-    await ledger.db.pool.query(`delete from rm_account_entries where (account_id, position) in (select account_id, position from rm_account_entries order by position desc limit 1)`);
-    await ledger.db.pool.query(`update rm_transfers set status = 'REJECTED' where id = (select id from rm_transfers where status = 'COMMITTED' order by id limit 1)`);
+    await ledger.db.pool.query(
+      `delete from rm_account_entries where (account_id, position) in (select account_id, position from rm_account_entries order by position desc limit 1)`,
+    );
+    await ledger.db.pool.query(
+      `update rm_transfers set status = 'REJECTED' where id = (select id from rm_transfers where status = 'COMMITTED' order by id limit 1)`,
+    );
     const accounts = await verifyProjection(ledger.store, ledger.db.pool, accountsProjection);
     expect(accounts.filter((d) => d.table === 'rm_account_entries').map((d) => d.only)).toEqual(['rebuilt']);
     const transfers = await verifyProjection(ledger.store, ledger.db.pool, transfersProjection);
@@ -431,28 +520,40 @@ describe('projections: replay and verify', () => {
       ]);
       const head = (await readAllEvents(ledger)).at(-1)!.position;
       for (const projection of allProjections) await replayProjection(ledger.store, ledger.db.pool, projection);
-      const { rows } = await ledger.db.pool.query<{ name: string; position: string }>('select name, position from ledger_checkpoints where name = any($1)', [
-        allProjections.map(checkpointName),
-      ]);
+      const { rows } = await ledger.db.pool.query<{ name: string; position: string }>(
+        'select name, position from ledger_checkpoints where name = any($1)',
+        [allProjections.map(checkpointName)],
+      );
       expect(rows.map((r) => BigInt(r.position))).toEqual([head, head]);
       await expectEqualReadModels(await dumpReadModels(ledger.db.pool), foldReadModels(await readAllEvents(ledger)));
     } finally {
       readSide = startReadSide(ledger);
     }
-    await runWorkload(ledger, 'restarted', [{ kind: 'transfer', from: 1, to: 0, amount: 5n, mode: 'immediate', described: false }]);
+    await runWorkload(ledger, 'restarted', [
+      { kind: 'transfer', from: 1, to: 0, amount: 5n, mode: 'immediate', described: false },
+    ]);
     await syncReadSide(ledger);
     await expectEqualReadModels(await dumpReadModels(ledger.db.pool), foldReadModels(await readAllEvents(ledger)));
   });
 
   it('a replay while the workload and the live runners go on loses nothing', async () => {
     let replaying = true;
-    const replays = Promise.all(allProjections.map((p) => replayProjection(ledger.store, ledger.db.pool, p))).finally(() => (replaying = false));
+    const replays = Promise.all(allProjections.map((p) => replayProjection(ledger.store, ledger.db.pool, p))).finally(
+      () => (replaying = false),
+    );
     // Work goes on until both replays have swapped: their catch-up and their swap race it.
     let chunks = 0;
     while (replaying) {
       await runWorkload(ledger, `during-${chunks++}`, [
         ...Array.from({ length: 3 }, (_, i): Command => ({ kind: 'fund', account: i, amount: 100n })),
-        ...Array.from({ length: 8 }, (_, i): Command => ({ kind: 'transfer', from: i % 3, to: 1 + (i % 2), amount: 7n, mode: i % 4 === 0 ? 'pending' : 'immediate', described: i % 2 === 0 })),
+        ...Array.from({ length: 8 }, (_, i): Command => ({
+          kind: 'transfer',
+          from: i % 3,
+          to: 1 + (i % 2),
+          amount: 7n,
+          mode: i % 4 === 0 ? 'pending' : 'immediate',
+          described: i % 2 === 0,
+        })),
       ]);
     }
     await replays;
@@ -461,7 +562,10 @@ describe('projections: replay and verify', () => {
     const live = await dumpReadModels(ledger.db.pool);
     await expectEqualReadModels(live, foldReadModels(await readAllEvents(ledger)));
     expect(await verifyBoth(ledger)).toEqual([]);
-    const checkpoints = await ledger.db.pool.query<{ name: string }>('select name from ledger_checkpoints where name like $1', ['projection:%']);
+    const checkpoints = await ledger.db.pool.query<{ name: string }>(
+      'select name from ledger_checkpoints where name like $1',
+      ['projection:%'],
+    );
     expect(checkpoints.rows.map((r) => r.name).sort()).toEqual(allProjections.map(checkpointName).sort());
   });
 });

@@ -13,7 +13,11 @@ describe('transfer flow on PostgreSQL', () => {
     await ledger.open('alice');
     await ledger.open('bob');
     await ledger.fund('alice', 10_000n);
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'alice', destinationAccount: 'bob', amountMinor: 2_500n });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'alice',
+      destinationAccount: 'bob',
+      amountMinor: 2_500n,
+    });
     expect(t.state.status).toBe('REQUESTED');
     const [done] = (await ledger.waitForTerminal([t.transferId])).values();
     expect(done.status).toBe('COMMITTED');
@@ -26,7 +30,11 @@ describe('transfer flow on PostgreSQL', () => {
   it('rejects for insufficient funds without touching balances', async () => {
     await ledger.open('poor');
     await ledger.open('rich');
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'poor', destinationAccount: 'rich', amountMinor: 1n });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'poor',
+      destinationAccount: 'rich',
+      amountMinor: 1n,
+    });
     const [done] = (await ledger.waitForTerminal([t.transferId])).values();
     expect(done.status).toBe('REJECTED');
     expect(done.reason).toBe('INSUFFICIENT_FUNDS');
@@ -38,7 +46,11 @@ describe('transfer flow on PostgreSQL', () => {
     await ledger.open('frozen-payee');
     await ledger.fund('payer', 500n);
     await freezeAccount(ledger.store, 'frozen-payee', new Date());
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'payer', destinationAccount: 'frozen-payee', amountMinor: 100n });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'payer',
+      destinationAccount: 'frozen-payee',
+      amountMinor: 100n,
+    });
     const [done] = (await ledger.waitForTerminal([t.transferId])).values();
     expect(done.status).toBe('CANCELLED');
     expect(done.reason).toBe('CREDIT_FAILED');
@@ -49,7 +61,12 @@ describe('transfer flow on PostgreSQL', () => {
     await ledger.open('p-src');
     await ledger.open('p-dst');
     await ledger.fund('p-src', 1_000n);
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'p-src', destinationAccount: 'p-dst', amountMinor: 600n, mode: 'pending' });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'p-src',
+      destinationAccount: 'p-dst',
+      amountMinor: 600n,
+      mode: 'pending',
+    });
     await ledger.waitForStatus(t.transferId, 'HELD');
     expect(await ledger.available('p-src')).toBe(400n);
     await ledger.transfers.commitTransfer(t.transferId, 250n);
@@ -65,7 +82,12 @@ describe('transfer flow on PostgreSQL', () => {
     await ledger.open('v-src');
     await ledger.open('v-dst');
     await ledger.fund('v-src', 1_000n);
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'v-src', destinationAccount: 'v-dst', amountMinor: 600n, mode: 'pending' });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'v-src',
+      destinationAccount: 'v-dst',
+      amountMinor: 600n,
+      mode: 'pending',
+    });
     await ledger.waitForStatus(t.transferId, 'HELD');
     await ledger.transfers.voidTransfer(t.transferId);
     const done = await ledger.waitForStatus(t.transferId, 'CANCELLED');
@@ -77,7 +99,13 @@ describe('transfer flow on PostgreSQL', () => {
     await ledger.open('e-src');
     await ledger.open('e-dst');
     await ledger.fund('e-src', 100n);
-    const t = await ledger.transfers.requestTransfer({ sourceAccount: 'e-src', destinationAccount: 'e-dst', amountMinor: 100n, mode: 'pending', timeoutSeconds: 60 });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'e-src',
+      destinationAccount: 'e-dst',
+      amountMinor: 100n,
+      mode: 'pending',
+      timeoutSeconds: 60,
+    });
     await ledger.waitForStatus(t.transferId, 'HELD');
     expect(await ledger.transfers.expireDueTransfers(ledger.db.pool)).toBe(0);
     ledger.clock.now = new Date(ledger.clock.now.getTime() + 61_000);
