@@ -13,16 +13,16 @@
  * where the time goes: reading (and decoding rows), the projection's JS (event decoding and
  * folding) and SQL, and the batch bookkeeping.
  *
- * Part 2, lag: the transfer process and the projections run on that database (in this one
- * process, as src/main.ts composes them) while 4 loops request transfers in batches of 100
- * for BENCH_LAG_SECONDS (15 s, after a warm-up of 3 s and until the transfer process has caught
- * up once: its account cache starts cold), paced to BENCH_LAG_RATE transfers/s in
- * all (1,000; 0: as fast as they go). Every 50 ms the store's head position is sampled; the
+ * Part 2, lag: the transfer process and the projections run on that database (each in a
+ * worker thread, as src/main.ts runs them) while 4 loops in the main thread request
+ * transfers in batches of 100 through the command handlers, as bench:core's 100-per-request
+ * phase does, for BENCH_LAG_SECONDS (15 s, after a warm-up of 3 s and until the transfer
+ * process has caught up once: its account cache starts cold). Unpaced (full load) unless
+ * BENCH_LAG_RATE sets the transfers/s the loops offer in all. Every 50 ms the store's head position is sampled; the
  * lag of a sample is the time until both projections' checkpoints reach it (checked every
  * 10 ms): the target is on its p99. Also printed: each time the checkpoints move, the age of
  * the oldest event they moved over (written → applied, including any time the event was not
- * yet visible to subscribers), this process's CPU and event-loop delay, and with
- * BENCH_PROFILE=1 where the live projections' time goes.
+ * yet visible to subscribers), and this process's CPU and main event-loop delay.
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
 import { toEventToAppend } from '../src/commands/aggregates';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
-import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
+import { transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint, saveCheckpoint } from '../src/db/checkpoints';
 import { withScratchDatabase } from './scratch-database';
 import { parseEvent, type LedgerEvent } from '../src/domain/events';
@@ -45,18 +45,18 @@ import {
   type StreamAppend,
 } from '../src/eventstore/port';
 import { createLogger } from '../src/logger';
-import { allProjections, startProjections } from '../src/projections';
+import { allProjections } from '../src/projections';
 import { projectionsPosition } from '../src/projections/consistency';
 import type { Projection } from '../src/projections/projection';
 import { replayBatchSize, replayProjection } from '../src/projections/replay';
-import { startProjection } from '../src/projections/runner';
+import { backgroundRoles } from '../src/workers/protocol';
+import { startBackgroundWorker } from '../src/workers/supervisor';
 
 const targetEvents = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
 const lagSeconds = Number(process.env.BENCH_LAG_SECONDS ?? 15);
 /** Transfers requested per second in part 2 (0: as fast as the loops go). */
-const lagRate = Number(process.env.BENCH_LAG_RATE ?? 1_000);
-const profile = process.env.BENCH_PROFILE === '1';
+const lagRate = Number(process.env.BENCH_LAG_RATE ?? 0);
 const warmUpSeconds = 3;
 const maxWarmUpSeconds = 120;
 const replayTarget = 50_000;
@@ -488,22 +488,19 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
+async function lagUnderLoad(store: EventStore, pool: Pool, databaseUrl: string): Promise<void> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   // The history is all committed transfers: the process starts at the head.
   await saveCheckpoint(pool, transferProcessName, await store.headPosition());
-  const transferProcess = startTransferProcess({ store, pool, logger });
-  // BENCH_PROFILE=1: the same runners (startProjection per projection, as startProjections
-  // does) on instrumented store, pool and projections, to see where their time goes.
-  const live = allProjections.map((projection) => ({ projection, t: newTimings() }));
-  const projections = profile
-    ? (() => {
-        const running = live.map(({ projection, t }) =>
-          startProjection({ ...instrumented(store, pool, projection, t), logger }),
-        );
-        return { stop: async () => void (await Promise.all(running.map((r) => r.stop()))) };
-      })()
-    : startProjections(store, pool, logger);
+  // As src/main.ts runs them: the transfer process and the projections in threads of their own.
+  const workers = await Promise.all(
+    backgroundRoles.map((role) =>
+      startBackgroundWorker(
+        { role, databaseUrl, eventStoreUrl: undefined, pgPoolMax: 10, logLevel: logger.level },
+        logger,
+      ),
+    ),
+  );
   const commands = new TransferCommands(store);
 
   let stopLoad = false;
@@ -581,7 +578,6 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   const headAtStart = await store.headPosition();
   const started = performance.now();
   const cpuAtStart = process.cpuUsage();
-  for (const { t } of live) Object.assign(t, newTimings(), { inApply: t.inApply });
   const loopDelay = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
   loopDelay.enable();
   measuring = true;
@@ -589,10 +585,6 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   measuring = false;
   loopDelay.disable();
   const cpu = process.cpuUsage(cpuAtStart);
-  const measured = live.map(({ projection, t }) => ({
-    name: projection.name,
-    t: { ...t, applyStatements: new Map(t.applyStatements), batchStatements: new Map(t.batchStatements) },
-  }));
   stopLoad = true;
   await Promise.all(loops);
   const loadSeconds = seconds(started);
@@ -602,8 +594,7 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   const drainStart = performance.now();
   const drained = await Promise.race([resolver.then(() => true), sleep(60_000).then(() => false)]);
   const drainSeconds = seconds(drainStart);
-  await projections.stop();
-  await transferProcess.stop();
+  await Promise.all(workers.map((worker) => worker.stop()));
 
   lags.sort((a, b) => a - b);
   const { rows } = await pool.query<{ status: string; n: string }>(
@@ -619,8 +610,8 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
     `rm_transfers rows changed while measuring (REQUESTED: the transfer process's backlog): ${rows.map((r) => `${r.status} ${Number(r.n).toLocaleString('en-US')}`).join(', ') || 'none'}`,
   );
   detail(
-    'this process while measuring',
-    `CPU ${Math.round((cpu.user + cpu.system) / 10 / (loadSeconds * 1000))}% of one core; event-loop delay ` +
+    'this process (main thread and both workers) while measuring',
+    `CPU ${Math.round((cpu.user + cpu.system) / 10 / (loadSeconds * 1000))}% of one core; main thread's event-loop delay ` +
       `p50 ${delayMs(loopDelay.percentile(50))} ms, p99 ${delayMs(loopDelay.percentile(99))} ms, max ${delayMs(loopDelay.max)} ms`,
   );
   report(
@@ -633,21 +624,6 @@ async function lagUnderLoad(store: EventStore, pool: Pool): Promise<void> {
   ages.sort((a, b) => a - b);
   report(`event written → applied, p50 (${ages.length} checkpoint moves, oldest event)`, percentile(ages, 50), 'ms');
   report('event written → applied, p99', percentile(ages, 99), 'ms');
-  if (profile) {
-    const ms = loadSeconds * 1000;
-    for (const { name, t } of measured) {
-      const pct = (x: number) =>
-        `${Math.round(x).toLocaleString('en-US').padStart(7)} ms ${((100 * x) / ms).toFixed(0).padStart(3)}%`;
-      console.log(
-        `  live ${name} projection while measuring: ${t.applies} batches applied; share of the ${loadSeconds.toFixed(1)} s:`,
-      );
-      detail('  apply, JavaScript', pct(t.applyMs - t.applySqlMs));
-      for (const [statement, sqlMs] of t.applyStatements) detail(`  apply SQL: ${statement}`, pct(sqlMs));
-      detail('  batch SQL (begin, lease fence, checkpoint, commit)', pct(t.batchSqlMs));
-      for (const [statement, sqlMs] of t.batchStatements) detail(`    ${statement}`, pct(sqlMs));
-      detail('  headPosition after each batch', pct(t.headMs));
-    }
-  }
   detail(
     'caught up after the load stopped',
     drained
@@ -665,7 +641,7 @@ async function main(): Promise<void> {
     console.log(`PostgreSQL: ${db.source}; replay batches of ${replayBatchSize} events\n`);
     const events = await generate(store, pool);
     await rebuild(store, pool, events);
-    await lagUnderLoad(store, pool);
+    await lagUnderLoad(store, pool, db.url);
     await store.close();
   });
 }

@@ -6,14 +6,14 @@ import { createApp } from './api/app';
 import { startHttpServer } from './api/server';
 import { startExpirySweeper } from './commands/expiry-sweeper';
 import { TransferCommands } from './commands/transfer-commands';
-import { startTransferProcess } from './commands/transfer-process';
 import { openEventStore } from './eventstore';
 import { instrumentEventStore } from './eventstore/instrumented';
 import { watchSubscriberLag } from './metrics/subscriber-lag';
-import { startProjections } from './projections';
 import { createLogger, type Logger } from './logger';
 import { closeRedis, openRedis, redisLocation } from './redis/client';
 import { resolveRedis } from './redis/resolve-redis';
+import { backgroundRoles } from './workers/protocol';
+import { startBackgroundWorker } from './workers/supervisor';
 
 export interface RunningLedger {
   /** The HTTP API's base URL. */
@@ -30,15 +30,24 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const database = await openDatabase(config, logger);
   const eventStore = instrumentEventStore(openEventStore(config, database.pool, logger));
   const transfers = new TransferCommands(eventStore);
-  const transferProcess = startTransferProcess({
-    store: eventStore,
-    pool: database.pool,
-    logger,
-    restartOnError: true,
-  });
+  // The transfer process and the projections each run in a thread of their own, so their
+  // batches neither hold up HTTP requests nor each other.
+  const workers = await Promise.all(
+    backgroundRoles.map((role) =>
+      startBackgroundWorker(
+        {
+          role,
+          databaseUrl: database.url,
+          eventStoreUrl: config.eventStoreUrl,
+          pgPoolMax: config.pgPoolMax,
+          logLevel: logger.level,
+        },
+        logger,
+      ),
+    ),
+  );
   const subscriberLag = watchSubscriberLag({ store: eventStore, pool: database.pool, logger });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
-  const projections = startProjections(eventStore, database.pool, logger);
   const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
   logAccessPolicy(access, logger);
   const app = createApp({ store: eventStore, pool: database.pool, transfers, redis, access, logger });
@@ -48,9 +57,8 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const stop = async () => {
     await http.stop();
     await expiry.stop();
-    await projections.stop();
     subscriberLag.stop();
-    await transferProcess.stop();
+    await Promise.all(workers.map((worker) => worker.stop()));
     await eventStore.close();
     await database.close();
     await closeRedis(redis);

@@ -28,19 +28,23 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     url = server.url;
     stopEmbedded = server.stop;
   }
-  const pool = new Pool({ connectionString: url, max: config.pgPoolMax, connectionTimeoutMillis: connectTimeoutMs });
-  let closing = false;
-  // pool.end() returns before its connections are gone; an embedded server stopping then cuts them.
-  pool.on('error', (err) => closing || logger.error({ err }, 'idle PostgreSQL connection failed'));
+  const pool = openPool(url, config.pgPoolMax, logger);
   const report = await migrate(pool);
   logger.info({ applied: report.applied.map((m) => m.version), schemaVersion: report.current }, 'database migrated');
   return {
     pool,
     url,
     async close() {
-      closing = true;
       await pool.end();
       await stopEmbedded?.();
     },
   };
+}
+
+/** A pool on an already migrated database: the one way the service's parts connect. */
+export function openPool(url: string, max: number, logger: Logger): Pool {
+  const pool = new Pool({ connectionString: url, max, connectionTimeoutMillis: connectTimeoutMs });
+  // pool.end() returns before its connections are gone; an embedded server stopping then cuts them.
+  pool.on('error', (err) => pool.ending || logger.error({ err }, 'idle PostgreSQL connection failed'));
+  return pool;
 }

@@ -6,7 +6,7 @@ import type { EventStore } from './port';
 import { PostgresEventStore } from './postgres';
 
 /** EventStoreDB when EVENTSTORE_URL is set, else the PostgreSQL event store. */
-export function openEventStore(config: Config, pool: Pool, logger: Logger): EventStore {
+export function openEventStore(config: Pick<Config, 'eventStoreUrl'>, pool: Pool, logger: Logger): EventStore {
   if (config.eventStoreUrl) {
     logger.info('events are stored in EventStoreDB');
     return new EventStoreDbEventStore(config.eventStoreUrl, { logger });

@@ -48,6 +48,14 @@ test('opens accounts, moves money to COMMITTED and reads the balance back, over 
   expect(balance.body).toEqual(expect.objectContaining({ posted: '12.34', available: '12.34', currency: 'EUR' }));
 });
 
+test('the transfer process and the projections run in worker threads whose metrics /metrics includes', async () => {
+  const metrics = await (await fetch(`${ledger.url}/metrics`)).text();
+  // Only the transfer process appends TransferCommitted, and it runs in its own thread.
+  expect(metrics).toMatch(/^ledger_transfers_total\{status="COMMITTED",reason="none"\} 1$/m);
+  expect(metrics).toMatch(/^ledger_worker_restarts_total\{role="transfer-process"\} 0$/m);
+  expect(metrics).toMatch(/^ledger_worker_restarts_total\{role="projections"\} 0$/m);
+});
+
 test('a stop lets a request in flight finish, then refuses new connections', async () => {
   // A read that asks for a position nobody has written waits its full bound (5 s) before answering 503.
   const inFlight = call('GET', '/v1/accounts/svc-alice', undefined, { 'Ledger-Min-Position': '999999999' });

@@ -4,7 +4,7 @@
  * health, which answers from the same probes and, under /api/v1, is behind access control.
  */
 import { Router } from 'express';
-import { collectProcessMetrics, metricsRegistry } from '../../metrics/registry';
+import { collectProcessMetrics, metricsRegistry, renderMetrics } from '../../metrics/registry';
 import type { ApiContext } from '../context';
 import { checkReadiness, type ComponentName, type Readiness, readinessStatusCode } from '../health';
 
@@ -26,7 +26,7 @@ export function operationsRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/metrics', async (_req, res) => {
-    const text = await metricsRegistry.metrics();
+    const text = await renderMetrics();
     res.set('Content-Type', metricsRegistry.contentType).send(text);
   });
 
