@@ -24,7 +24,9 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   if (!url) {
     const dataDir = path.join(config.dataDir, 'postgres');
     logger.info({ dataDir }, 'DATABASE_URL is not set: starting an embedded PostgreSQL');
-    const server = await startEmbeddedPostgres(dataDir, { log: (line) => logger.debug({ component: 'postgres' }, line) });
+    const server = await startEmbeddedPostgres(dataDir, {
+      log: (line) => logger.debug({ component: 'postgres' }, line),
+    });
     url = server.url;
     stopEmbedded = server.stop;
   }

@@ -4,7 +4,13 @@
  * registry merged with what each worker thread reports (src/workers), counters and
  * histograms summed per label set.
  */
-import { AggregatorRegistry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue, register } from 'prom-client';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+  register,
+} from 'prom-client';
 
 export const metricsRegistry = register;
 

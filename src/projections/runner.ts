@@ -25,6 +25,11 @@ export interface BatchFence {
  * row, reads what was applied before, and moves the checkpoint forward. Sent together with
  * BEGIN, as literals, so the claim costs one round trip and the transaction takes its id
  * (which holds every event subscriber back until it commits) as late as it can.
+ *
+ * The commit does not wait for its WAL flush (synchronous_commit off): a read model is
+ * derived from the event store, and its rows and checkpoint commit together, so a server
+ * crash can only take both back to an earlier batch, which is then applied again. The
+ * events themselves are written with the server's durable setting.
  */
 function claimSql(checkpoint: string, last: bigint, fence: BatchFence | undefined): string {
   const lit = (s: string) => escapeLiteral(s);
@@ -32,6 +37,7 @@ function claimSql(checkpoint: string, last: bigint, fence: BatchFence | undefine
     ? `exists (select 1 from ledger_leases where name = ${lit(fence.name)} and owner = ${lit(fence.owner)} and expires_at > now())`
     : 'true';
   return `begin;
+set local synchronous_commit = off;
 with fence as (select ${held} as held),
 previous as (select position from ledger_checkpoints where name = ${lit(checkpoint)} for update),
 moved as (

@@ -20,6 +20,4 @@ export interface WorkerSettings {
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; requestId: number };
 
 export type FromWorker =
-  | { type: 'ready' }
-  | { type: 'metrics'; requestId: number; metrics: MetricsSnapshot }
-  | { type: 'stopped' };
+  { type: 'ready' } | { type: 'metrics'; requestId: number; metrics: MetricsSnapshot } | { type: 'stopped' };

@@ -15,7 +15,14 @@ const fakeWorker: WorkerEntry = { filename: path.join(__dirname, '../support/fak
 
 function fakeSettings(extra: Record<string, unknown>): WorkerSettings {
   // The role names the metric series; the fake worker ignores the rest.
-  return { role: 'projections', databaseUrl: 'postgres://unused', eventStoreUrl: undefined, pgPoolMax: 1, logLevel: 'silent', ...extra };
+  return {
+    role: 'projections',
+    databaseUrl: 'postgres://unused',
+    eventStoreUrl: undefined,
+    pgPoolMax: 1,
+    logLevel: 'silent',
+    ...extra,
+  };
 }
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {

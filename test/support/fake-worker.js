@@ -16,7 +16,9 @@ new Counter({ name: 'fake_worker_batches_total', help: 'batches a fake worker di
 
 parentPort.on('message', (message) => {
   if (message.type === 'metrics') {
-    register.getMetricsAsJSON().then((metrics) => parentPort.postMessage({ type: 'metrics', requestId: message.requestId, metrics }));
+    register
+      .getMetricsAsJSON()
+      .then((metrics) => parentPort.postMessage({ type: 'metrics', requestId: message.requestId, metrics }));
   } else if (message.type === 'stop' && !settings.ignoreStop) {
     parentPort.postMessage({ type: 'stopped' });
     process.exit(0);
