@@ -12,8 +12,11 @@
  * transfers over the time from the first request to the last commit.
  * Unpaced, the requesters outrun the process, so latency is mostly queueing; BENCH_RATE
  * (transfers/s over all requesters) paces them to see latency below saturation.
- * BENCH_PROFILE=1 adds, per phase, what the transfer process did (batches, appends, time
- * per step) and the CPU used by this process and by the PostgreSQL server.
+ * The transfer process runs in a worker thread of its own, as src/main.ts runs it; the
+ * requesters and the command handlers in the main thread. BENCH_PROFILE=1 runs it in the
+ * main thread instead, with its store and pool instrumented, and adds per phase what it
+ * did (batches, appends, time per step) and the CPU used by this process and by the
+ * PostgreSQL server.
  */
 import type { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +24,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { openAccount } from '../src/commands/account-commands';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
-import { startTransferProcess } from '../src/commands/transfer-process';
+import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
+import { loadCheckpoint } from '../src/db/checkpoints';
+import { startBackgroundWorker } from '../src/workers/supervisor';
 import { withScratchDatabase } from './scratch-database';
 import { PostgresEventStore } from '../src/eventstore/postgres';
 import type {
@@ -347,11 +352,14 @@ function profileReport(store: ProfiledStore, wallSeconds: number, marks: CpuMark
  * come after the last request it works, so it is still reading them when the last commit is
  * seen; the next phase must not start behind that tail. Returns the seconds waited.
  */
-async function processCaughtUp(store: EventStore, processStore: ProfiledStore, limitMs: number): Promise<number> {
+/** How far the transfer process has worked: its checkpoint, or what the profiled store saw. */
+type ProcessPosition = () => Promise<bigint>;
+
+async function processCaughtUp(store: EventStore, position: ProcessPosition, limitMs: number): Promise<number> {
   const started = performance.now();
   const head = await store.headPosition();
-  while (processStore.lastPosition < head && performance.now() - started < limitMs) await sleep(20);
-  if (processStore.lastPosition < head)
+  while ((await position()) < head && performance.now() - started < limitMs) await sleep(20);
+  if ((await position()) < head)
     throw new Error(`the transfer process did not reach position ${head} in ${limitMs / 1000} s`);
   return (performance.now() - started) / 1000;
 }
@@ -373,7 +381,12 @@ interface PhaseResult {
 
 async function runPhase(
   name: string,
-  ctx: { transfers: TransferCommands; watchStore: EventStore; processStore: ProfiledStore },
+  ctx: {
+    transfers: TransferCommands;
+    watchStore: EventStore;
+    processStore?: ProfiledStore;
+    processPosition: ProcessPosition;
+  },
   perRequest: number,
   loops: number,
   pick: () => { sourceAccount: string; destinationAccount: string },
@@ -381,7 +394,7 @@ async function runPhase(
 ): Promise<PhaseResult> {
   const tracker = new Tracker();
   const watcher = await watch(ctx.watchStore, tracker);
-  ctx.processStore.reset();
+  ctx.processStore?.reset();
   const marks = cpuMarks();
   const started = performance.now();
   const until = Date.now() + phaseSeconds * 1000;
@@ -422,7 +435,7 @@ async function runPhase(
   );
   const offeredSeconds = (performance.now() - started) / 1000;
   const drained = await tracker.drained(drainLimitMs);
-  const tailSeconds = await processCaughtUp(ctx.watchStore, ctx.processStore, 120_000);
+  const tailSeconds = await processCaughtUp(ctx.watchStore, ctx.processPosition, 120_000);
   await watcher.stop();
   const wallSeconds = (performance.now() - started) / 1000;
 
@@ -445,7 +458,7 @@ async function runPhase(
       `${tracker.committed.toLocaleString('en-US')} committed over ${span.toFixed(1)} s, process caught up ${tailSeconds.toFixed(1)} s later` +
       (failures.length > 0 ? `; ${failures.join(', ')}` : '; none rejected'),
   );
-  if (profile) profileReport(ctx.processStore, wallSeconds, marks);
+  if (ctx.processStore) profileReport(ctx.processStore, wallSeconds, marks);
   return { committedPerSecond: rate };
 }
 
@@ -463,11 +476,25 @@ async function main(): Promise<void> {
     let running: { stop(): Promise<void> } | undefined;
     try {
       const store = new PostgresEventStore(ingressPool);
-      const processStore = new ProfiledStore(new PostgresEventStore(processPool, { pollIntervalMs: 5 }));
       const watchStore = new PostgresEventStore(watchPool, { pollIntervalMs: 5 });
-      if (profile) profilePoolQueries(processPool, processStore);
       const transfers = new TransferCommands(store);
-      running = startTransferProcess({ store: processStore, pool: processPool, logger, restartOnError: true });
+      // As src/main.ts runs it, in a worker thread of its own; profiled, in this thread,
+      // where its store and pool can be instrumented.
+      let processStore: ProfiledStore | undefined;
+      let processPosition: ProcessPosition;
+      if (profile) {
+        const profiled = new ProfiledStore(new PostgresEventStore(processPool, { pollIntervalMs: 5 }));
+        profilePoolQueries(processPool, profiled);
+        running = startTransferProcess({ store: profiled, pool: processPool, logger, restartOnError: true });
+        processStore = profiled;
+        processPosition = async () => profiled.lastPosition;
+      } else {
+        running = await startBackgroundWorker(
+          { role: 'transfer-process', databaseUrl: db.url, eventStoreUrl: undefined, pgPoolMax: 8, logLevel: 'warn' },
+          logger,
+        );
+        processPosition = () => loadCheckpoint(watchPool, transferProcessName);
+      }
       console.log(
         `PostgreSQL: ${db.source}; ${phaseSeconds} s of offered load per phase${offeredRate ? ` at ${offeredRate}/s` : ' (closed loop)'}, then up to ${drainLimitMs / 1000} s to finish\n`,
       );
@@ -507,7 +534,7 @@ async function main(): Promise<void> {
       }
       const fundedAll = await funding.drained(120_000);
       await fundingWatcher.stop();
-      await processCaughtUp(watchStore, processStore, 120_000);
+      await processCaughtUp(watchStore, processPosition, 120_000);
       if (!fundedAll || funding.committed !== fundingInputs.length) {
         throw new Error(
           `funding failed: ${funding.committed} of ${fundingInputs.length} committed, ${funding.outstanding} outstanding`,
@@ -518,7 +545,7 @@ async function main(): Promise<void> {
           `funded ${fundingInputs.length.toLocaleString('en-US')} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
       );
 
-      const ctx = { transfers, watchStore, processStore };
+      const ctx = { transfers, watchStore, processStore, processPosition };
       const uniform = () => {
         const s = randomInt(accountCount);
         let d = randomInt(accountCount - 1);
