@@ -9,8 +9,7 @@ import { openPool } from '../db/database';
 import { openEventStore } from '../eventstore';
 import { instrumentEventStore } from '../eventstore/instrumented';
 import { createLogger } from '../logger';
-import type { MetricsSnapshot } from '../metrics/registry';
-import { metricsRegistry } from '../metrics/registry';
+import { metricsRegistry, type MetricsSnapshot } from '../metrics/registry';
 import { startProjections } from '../projections';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol';
 
