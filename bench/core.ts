@@ -27,6 +27,7 @@ import { TransferCommands, type TransferRequestInput } from '../src/commands/tra
 import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint } from '../src/db/checkpoints';
 import { startBackgroundWorker } from '../src/workers/supervisor';
+import { accountId, envNumber, fmt, percentile, randomInt, verdict } from './common';
 import { withScratchDatabase } from './scratch-database';
 import { PostgresEventStore } from '../src/eventstore/postgres';
 import type {
@@ -43,12 +44,12 @@ import type {
 } from '../src/eventstore/port';
 import { createLogger } from '../src/logger';
 
-const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 10);
-const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
+const phaseSeconds = envNumber('BENCH_SECONDS', 10, 1, 3_600);
+const accountCount = envNumber('BENCH_ACCOUNTS', 10_000, 2, 1_000_000);
 const profile = process.env.BENCH_PROFILE === '1';
-const singleRequesters = Number(process.env.BENCH_REQUESTERS ?? 128);
+const singleRequesters = envNumber('BENCH_REQUESTERS', 128, 1, 10_000);
 /** Offered transfers/s over all requesters; unset: each requester sends as fast as it is answered. */
-const offeredRate = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
+const offeredRate = envNumber('BENCH_RATE', 0, 0, 1_000_000) || undefined;
 const drainLimitMs = 60_000;
 const openConcurrency = 32;
 const fundingBatch = 1_000;
@@ -58,8 +59,6 @@ const fundingMinor = 100_000_000n;
 const hotFundingMinor = 10n ** 15n;
 const uniformTarget = 3_000;
 
-const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
-const randomInt = (n: number) => Math.floor(Math.random() * n);
 const randomAmount = () => BigInt(1 + randomInt(10_000));
 
 // ---- commit watcher -------------------------------------------------------------------
@@ -366,11 +365,6 @@ async function processCaughtUp(store: EventStore, position: ProcessPosition, lim
 
 // ---- load -----------------------------------------------------------------------------
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -443,11 +437,9 @@ async function runPhase(
   const rate = tracker.committed > 0 ? tracker.committed / span : 0;
   const sorted = Float64Array.from(tracker.latencies).sort();
   const lat = Array.from(sorted);
-  const verdict =
-    target === undefined ? '' : rate >= target ? `  (target ≥ ${target}: met)` : `  (target ≥ ${target}: MISSED)`;
   console.log(
-    `${name.padEnd(28)} ${Math.round(rate).toLocaleString('en-US').padStart(7)} committed/s  ` +
-      `p50 ${Math.round(percentile(lat, 50)).toLocaleString('en-US')} ms  p99 ${Math.round(percentile(lat, 99)).toLocaleString('en-US')} ms${verdict}`,
+    `${name.padEnd(28)} ${fmt(rate).padStart(7)} committed/s  ` +
+      `p50 ${fmt(percentile(lat, 50))} ms  p99 ${fmt(percentile(lat, 99))} ms${verdict(rate, target === undefined ? undefined : { atLeast: target })}`,
   );
   const failures = [...tracker.failures.entries()].map(([k, n]) => `${n} ${k}`);
   if (tracker.ingressErrors > 0) failures.push(`${tracker.ingressErrors} refused at ingress`);

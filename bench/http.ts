@@ -20,11 +20,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type { Pool } from 'pg';
 import { freePort } from '../src/net';
+import { accountId, envNumber, fmt, randomInt } from './common';
 import { withScratchDatabase } from './scratch-database';
 
-const phaseSeconds = Number(process.env.BENCH_SECONDS ?? 10);
-const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
-const singleConnections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const phaseSeconds = envNumber('BENCH_SECONDS', 10, 1, 3_600);
+const accountCount = envNumber('BENCH_ACCOUNTS', 10_000, 2, 1_000_000);
+const singleConnections = envNumber('BENCH_CONNECTIONS', 64, 1, 10_000);
 const batchConnections = 4;
 const batchSize = 500;
 const drainLimitMs = 120_000;
@@ -33,10 +34,6 @@ const fundingBatch = 1_000;
 const singleTarget = 2_500;
 const singleP99TargetMs = 50;
 const batchTarget = 15_000;
-
-const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
-const randomInt = (n: number) => Math.floor(Math.random() * n);
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** The service as `npm start` runs it, on the scratch database. */
 async function startService(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {

@@ -32,6 +32,7 @@ import { toEventToAppend } from '../src/commands/aggregates';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
 import { transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint, saveCheckpoint } from '../src/db/checkpoints';
+import { accountId, envNumber, percentile, randomInt, report } from './common';
 import { withScratchDatabase } from './scratch-database';
 import { parseEvent, type LedgerEvent } from '../src/domain/events';
 import { accountStream, transferStream } from '../src/domain/streams';
@@ -52,11 +53,11 @@ import { replayBatchSize, replayProjection } from '../src/projections/replay';
 import { backgroundRoles } from '../src/workers/protocol';
 import { startBackgroundWorker } from '../src/workers/supervisor';
 
-const targetEvents = Number(process.env.BENCH_EVENTS ?? 1_000_000);
-const accountCount = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
-const lagSeconds = Number(process.env.BENCH_LAG_SECONDS ?? 15);
+const targetEvents = envNumber('BENCH_EVENTS', 1_000_000, 1, 100_000_000);
+const accountCount = envNumber('BENCH_ACCOUNTS', 10_000, 2, 1_000_000);
+const lagSeconds = envNumber('BENCH_LAG_SECONDS', 15, 1, 3_600);
 /** Transfers requested per second in part 2 (0: as fast as the loops go). */
-const lagRate = Number(process.env.BENCH_LAG_RATE ?? 0);
+const lagRate = envNumber('BENCH_LAG_RATE', 0, 0, 1_000_000);
 const warmUpSeconds = 3;
 const maxWarmUpSeconds = 120;
 const replayTarget = 50_000;
@@ -72,18 +73,7 @@ const loadBatch = 100;
 const headSampleMs = 50;
 const reachedPollMs = 10;
 
-const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
-const randomInt = (n: number) => Math.floor(Math.random() * n);
 const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
-
-function report(name: string, value: number, unit: string, target?: { atLeast?: number; atMost?: number }): void {
-  let verdict = '';
-  if (target?.atLeast !== undefined)
-    verdict = `  (target ≥ ${target.atLeast.toLocaleString('en-US')}: ${value >= target.atLeast ? 'met' : 'MISSED'})`;
-  if (target?.atMost !== undefined)
-    verdict = `  (target ≤ ${target.atMost.toLocaleString('en-US')}: ${value <= target.atMost ? 'met' : 'MISSED'})`;
-  console.log(`${name.padEnd(56)} ${Math.round(value).toLocaleString('en-US').padStart(10)} ${unit}${verdict}`);
-}
 
 function detail(name: string, text: string): void {
   console.log(`  ${name.padEnd(54)} ${text}`);
@@ -482,11 +472,6 @@ async function rebuild(store: EventStore, pool: Pool, events: number): Promise<v
 const loopDelayResolutionMs = 10;
 /** The histogram holds the time between its timer's ticks: the delay is what exceeds the resolution. */
 const delayMs = (ns: number) => Math.max(0, Math.round(ns / 1e6 - loopDelayResolutionMs));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 async function lagUnderLoad(store: EventStore, pool: Pool, databaseUrl: string): Promise<void> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');

@@ -2,16 +2,16 @@
  * From a validated transfer body to a TransferRequestInput, and from an accepted transfer
  * to the response — shared by POST /v1/transfers, its batch and the seed route.
  */
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { AcceptedTransfer, TransferRequestInput } from '../commands/transfer-commands';
 import type { TransferState } from '../domain/transfer';
 import type { ApiContext } from './context';
 import { transferFromState } from './format';
-import { setLedgerPosition } from './request';
+import { idempotencyScopeOf, setLedgerPosition } from './request';
 import { logTransferId } from './request-context';
 import type { TransferBody } from './schemas';
 import { toMinor } from './schemas';
-import { awaitSettled } from './settle';
+import { awaitSettled, isSettledRequest } from './settle';
 import { accountNotFound } from './views';
 
 export const idempotentReplayedHeader = 'Idempotent-Replayed';
@@ -84,4 +84,26 @@ export async function sendTransfer(
   if (transfer.replayed) res.set(idempotentReplayedHeader, 'true');
   setLedgerPosition(res, transfer.position);
   res.status(status).json(transferFromState(transfer.state));
+}
+
+/**
+ * Requests one transfer and answers as POST /v1/transfers does: 202 with the transfer, or
+ * 201 once it is settled within a `Prefer: wait`; `Location` names it either way.
+ */
+export async function requestOneTransfer(
+  ctx: ApiContext,
+  req: Request,
+  res: Response,
+  body: TransferBody,
+  idempotencyKey: string | undefined,
+  waitSeconds: number | undefined,
+): Promise<void> {
+  const input = toTransferInput(body, await currenciesFor(ctx, [body]), idempotencyKey);
+  const accepted = await ctx.transfers.requestTransfer(input, idempotencyScopeOf(req));
+  await sendTransfer(ctx, res, accepted, {
+    waitSeconds,
+    settled: isSettledRequest,
+    settledStatus: 201,
+    location: true,
+  });
 }

@@ -8,17 +8,10 @@ import { transfersProjection } from '../../projections/transfers';
 import { jsonBody } from '../body';
 import type { ApiContext } from '../context';
 import { ValidationFailed } from '../problems';
-import {
-  awaitReadModels,
-  idempotencyKeyHeader,
-  idempotencyKeyOf,
-  idempotencyScopeOf,
-  preferredWaitSeconds,
-} from '../request';
+import { awaitReadModels, idempotencyKeyHeader, idempotencyKeyOf, preferredWaitSeconds } from '../request';
 import { accountParams, emptyQuery, seedTransferBody, transactionParams, validate } from '../schemas';
 import { logTransferId } from '../request-context';
-import { isSettledRequest } from '../settle';
-import { currenciesFor, sendTransfer, toTransferInput } from '../transfer-intake';
+import { requestOneTransfer } from '../transfer-intake';
 import { accountView, transferView } from '../views';
 
 export function seedRoutes(ctx: ApiContext): Router {
@@ -33,14 +26,7 @@ export function seedRoutes(ctx: ApiContext): Router {
         { path: 'idempotencyKey', message: `differs from the ${idempotencyKeyHeader} header` },
       ]);
     }
-    const input = toTransferInput(body, await currenciesFor(ctx, [body]), headerKey ?? bodyKey);
-    const accepted = await ctx.transfers.requestTransfer(input, idempotencyScopeOf(req));
-    await sendTransfer(ctx, res, accepted, {
-      waitSeconds,
-      settled: isSettledRequest,
-      settledStatus: 201,
-      location: true,
-    });
+    await requestOneTransfer(ctx, req, res, body, headerKey ?? bodyKey, waitSeconds);
   });
 
   router.get('/api/v1/payments/accounts/:id/balance', async (req, res) => {

@@ -26,9 +26,9 @@ import {
   validate,
 } from '../schemas';
 import { logTransferId } from '../request-context';
-import { isSettledDecision, isSettledRequest } from '../settle';
+import { isSettledDecision } from '../settle';
 import { requestBatch } from '../transfer-batch';
-import { currenciesFor, idempotentReplayedHeader, sendTransfer, toTransferInput } from '../transfer-intake';
+import { idempotentReplayedHeader, requestOneTransfer, sendTransfer } from '../transfer-intake';
 import { transferView } from '../views';
 
 const transfersRead = [transfersProjection];
@@ -40,14 +40,7 @@ export function transferRoutes(ctx: ApiContext): Router {
     const key = idempotencyKeyOf(req);
     const waitSeconds = preferredWaitSeconds(req);
     const body = validate(transferBody, req.body, 'body');
-    const input = toTransferInput(body, await currenciesFor(ctx, [body]), key);
-    const accepted = await ctx.transfers.requestTransfer(input, idempotencyScopeOf(req));
-    await sendTransfer(ctx, res, accepted, {
-      waitSeconds,
-      settled: isSettledRequest,
-      settledStatus: 201,
-      location: true,
-    });
+    await requestOneTransfer(ctx, req, res, body, key, waitSeconds);
   });
 
   router.post('/v1/transfers/batch', jsonBody(maxBatchBodyBytes), async (req, res) => {
