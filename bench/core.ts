@@ -10,8 +10,10 @@
  * request (4 concurrent requesters). Each offers load for BENCH_SECONDS (10 s), then waits
  * (at most 60 s) until every accepted transfer is terminal. Throughput is committed
  * transfers over the time from the first request to the last commit.
- * Unpaced, the requesters outrun the process, so latency is mostly queueing; BENCH_RATE
- * (transfers/s over all requesters) paces them to see latency below saturation.
+ * Unpaced, the requesters would outrun the process; ingress holds them back as the service
+ * does (INGRESS_MAX_BACKLOG accepted transfers not yet read by the process), so latency is
+ * mostly that backlog's queueing. BENCH_RATE (transfers/s over all requesters) paces them
+ * to see latency below saturation.
  * The transfer process runs in a worker thread of its own, as src/main.ts runs it; the
  * requesters and the command handlers in the main thread. BENCH_PROFILE=1 runs it in the
  * main thread instead, with its store and pool instrumented, and adds per phase what it
@@ -23,7 +25,9 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { openAccount } from '../src/commands/account-commands';
+import { processBacklog } from '../src/commands/process-backlog';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
+import { loadConfig } from '../src/config';
 import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint } from '../src/db/checkpoints';
 import { startBackgroundWorker } from '../src/workers/supervisor';
@@ -466,10 +470,12 @@ async function main(): Promise<void> {
     const watchPool = db.pool(2);
     const logger = createLogger('warn');
     let running: { stop(): Promise<void> } | undefined;
+    // Ingress waits while the process is this far behind, as in the service.
+    const backlog = processBacklog(watchPool, loadConfig().ingressMaxBacklog, logger);
     try {
       const store = new PostgresEventStore(ingressPool);
       const watchStore = new PostgresEventStore(watchPool, { pollIntervalMs: 5 });
-      const transfers = new TransferCommands(store);
+      const transfers = new TransferCommands(store, { backlog });
       // As src/main.ts runs it, in a worker thread of its own; profiled, in this thread,
       // where its store and pool can be instrumented.
       let processStore: ProfiledStore | undefined;
@@ -552,6 +558,7 @@ async function main(): Promise<void> {
       await runPhase('hot account, 1 per request', ctx, 1, singleRequesters, hot, Math.ceil(u1.committedPerSecond / 2));
       await runPhase('hot account, 100 per request', ctx, 100, 4, hot, Math.ceil(u100.committedPerSecond / 2));
     } finally {
+      backlog?.close();
       await running?.stop();
     }
   });

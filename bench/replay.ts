@@ -17,8 +17,9 @@
  * worker thread, as src/main.ts runs them) while 4 loops in the main thread request
  * transfers in batches of 100 through the command handlers, as bench:core's 100-per-request
  * phase does, for BENCH_LAG_SECONDS (15 s, after a warm-up of 3 s and until the transfer
- * process has caught up once: its account cache starts cold). Unpaced (full load) unless
- * BENCH_LAG_RATE sets the transfers/s the loops offer in all. Every 50 ms the store's head position is sampled; the
+ * process has caught up once: its account cache starts cold). Unpaced (full load: ingress
+ * holds the loops back as the service does, at INGRESS_MAX_BACKLOG transfers the process
+ * has not read) unless BENCH_LAG_RATE sets the transfers/s the loops offer in all. Every 50 ms the store's head position is sampled; the
  * lag of a sample is the time until both projections' checkpoints reach it (checked every
  * 10 ms): the target is on its p99. Also printed: each time the checkpoints move, the age of
  * the oldest event they moved over (written → applied, including any time the event was not
@@ -29,7 +30,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
 import { toEventToAppend } from '../src/commands/aggregates';
+import { processBacklog } from '../src/commands/process-backlog';
 import { TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
+import { loadConfig } from '../src/config';
 import { transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint, saveCheckpoint } from '../src/db/checkpoints';
 import { accountId, envNumber, percentile, randomInt, report } from './common';
@@ -486,7 +489,9 @@ async function lagUnderLoad(store: EventStore, pool: Pool, databaseUrl: string):
       ),
     ),
   );
-  const commands = new TransferCommands(store);
+  // Ingress waits while the process is this far behind, as in the service.
+  const backlog = processBacklog(pool, loadConfig().ingressMaxBacklog, logger);
+  const commands = new TransferCommands(store, { backlog });
 
   let stopLoad = false;
   let measuring = false;
@@ -579,6 +584,7 @@ async function lagUnderLoad(store: EventStore, pool: Pool, databaseUrl: string):
   const drainStart = performance.now();
   const drained = await Promise.race([resolver.then(() => true), sleep(60_000).then(() => false)]);
   const drainSeconds = seconds(drainStart);
+  backlog?.close();
   await Promise.all(workers.map((worker) => worker.stop()));
 
   lags.sort((a, b) => a - b);

@@ -5,6 +5,7 @@ import { logAccessPolicy } from './api/access';
 import { createApp } from './api/app';
 import { startHttpServer } from './api/server';
 import { startExpirySweeper } from './commands/expiry-sweeper';
+import { processBacklog } from './commands/process-backlog';
 import { TransferCommands } from './commands/transfer-commands';
 import { openEventStore } from './eventstore';
 import { instrumentEventStore } from './eventstore/instrumented';
@@ -29,7 +30,8 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const redis = await openRedis(redisServer.url, logger);
   const database = await openDatabase(config, logger);
   const eventStore = instrumentEventStore(openEventStore(config, database.pool, logger));
-  const transfers = new TransferCommands(eventStore);
+  const backlog = processBacklog(database.pool, config.ingressMaxBacklog, logger);
+  const transfers = new TransferCommands(eventStore, { backlog });
   // The transfer process and the projections each run in a thread of their own, so their
   // batches neither hold up HTTP requests nor each other.
   const workers = await Promise.all(
@@ -57,6 +59,7 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const stop = async () => {
     await http.stop();
     await expiry.stop();
+    backlog?.close();
     subscriberLag.stop();
     await Promise.all(workers.map((worker) => worker.stop()));
     await eventStore.close();

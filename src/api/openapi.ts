@@ -255,7 +255,7 @@ const problemSummaries: Readonly<Record<number, string>> = {
   422: 'The request breaks a rule',
   429: 'Rate limited: retry after Retry-After seconds',
   500: 'The ledger failed; nothing about the cause is returned',
-  503: 'Retry after Retry-After seconds: the read model has not reached Ledger-Min-Position in time (PROJECTION_BEHIND), or too many transfer requests are waiting to be stored (OVERLOADED)',
+  503: 'Retry after Retry-After seconds: the read model has not reached Ledger-Min-Position in time (PROJECTION_BEHIND), or the ledger cannot take more transfers now: too many are waiting to be stored, or the transfer process is INGRESS_MAX_BACKLOG transfers behind and made no room within 5 s (OVERLOADED)',
 };
 
 /**

@@ -6,10 +6,10 @@ import { LedgerError } from '../domain/errors';
  * together in the next one. So an idle system adds no delay, and a busy one turns many
  * small appends into few large ones (one round trip, one transaction, one fsync).
  */
-/** Too much is already waiting to be written: the caller should retry shortly. */
+/** The ledger has more work than it can take now: the caller should retry shortly. */
 export class Overloaded extends LedgerError {
-  constructor(waiting: number) {
-    super('OVERLOADED', `${waiting} items are already waiting to be written; retry shortly`);
+  constructor(why: string) {
+    super('OVERLOADED', `${why}; retry shortly`);
   }
 }
 
@@ -34,7 +34,7 @@ export class GroupCommit<T, R> {
 
   submit(items: T[]): Promise<R> {
     if (this.waiting > 0 && this.waiting + items.length > this.maxWaiting) {
-      return Promise.reject(new Overloaded(this.waiting));
+      return Promise.reject(new Overloaded(`${this.waiting} items are already waiting to be written`));
     }
     this.waiting += items.length;
     return new Promise<R>((resolve, reject) => {

@@ -21,6 +21,7 @@ import {
 } from '../eventstore/port';
 import { AccountDirectory } from './account-directory';
 import { GroupCommit } from './group-commit';
+import type { ProcessBacklog } from './process-backlog';
 import { maxCommandAttempts } from './account-commands';
 import { loadTransfer, toEventToAppend } from './aggregates';
 
@@ -91,6 +92,12 @@ export function requestFingerprint(input: TransferRequestInput): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
+export interface TransferCommandsOptions {
+  clock?: () => Date;
+  /** Admission control: each write waits while the transfer process is this far behind. */
+  backlog?: ProcessBacklog;
+}
+
 /**
  * INGRESS: validates what can be known without the transfer process (shape, both accounts
  * exist, one currency), then stores TransferRequested in a new transfer stream, and the
@@ -100,10 +107,15 @@ export class TransferCommands {
   private readonly directory: AccountDirectory;
   private readonly ingress: GroupCommit<Prepared, Set<Prepared>>;
 
+  private readonly clock: () => Date;
+  private readonly backlog: ProcessBacklog | undefined;
+
   constructor(
     private readonly store: EventStore,
-    private readonly clock: () => Date = () => new Date(),
+    options: TransferCommandsOptions = {},
   ) {
+    this.clock = options.clock ?? (() => new Date());
+    this.backlog = options.backlog;
     this.directory = new AccountDirectory(store);
     this.ingress = new GroupCommit((prepared) => this.storeTogether(prepared), maxBatchTransfers, maxWaitingRequests);
   }
@@ -237,6 +249,14 @@ export class TransferCommands {
   }
 
   private async storeTogether(prepared: Prepared[]): Promise<Set<Prepared>> {
+    await this.backlog?.admit();
+    const conflicted = await this.storeAll(prepared);
+    const stored = prepared.filter((p) => !conflicted.has(p) && p.position !== undefined);
+    if (stored.length > 0) this.backlog?.accepted(maxOf(stored.map((p) => p.position!)), stored.length);
+    return conflicted;
+  }
+
+  private async storeAll(prepared: Prepared[]): Promise<Set<Prepared>> {
     const conflicted = laterClaims(prepared);
     let remaining = prepared.filter((p) => !conflicted.has(p));
     for (let round = 0; remaining.length > 0 && round < maxBatchConflictRounds; round++) {
@@ -379,4 +399,8 @@ function keyClaim(transferId: string, fingerprint: string): EventToAppend {
     data: { transferId, fingerprint },
     metadata: { correlationId: transferId },
   };
+}
+
+function maxOf(positions: bigint[]): bigint {
+  return positions.reduce((a, b) => (b > a ? b : a));
 }

@@ -56,6 +56,14 @@ test('the transfer process and the projections run in worker threads whose metri
   expect(metrics).toMatch(/^ledger_worker_restarts_total\{role="projections"\} 0$/m);
 });
 
+test('ingress counts the transfer it accepted as backlog until the transfer process has read it', async () => {
+  const backlog = async () =>
+    /^ledger_ingress_backlog_transfers (\d+)$/m.exec(await (await fetch(`${ledger.url}/metrics`)).text())?.[1];
+  const deadline = Date.now() + 5_000;
+  while ((await backlog()) !== '0' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(await backlog()).toBe('0');
+});
+
 test('a stop lets a request in flight finish, then refuses new connections', async () => {
   // A read that asks for a position nobody has written waits its full bound (5 s) before answering 503.
   const inFlight = call('GET', '/v1/accounts/svc-alice', undefined, { 'Ledger-Min-Position': '999999999' });

@@ -36,7 +36,7 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
   const pgStore = new PostgresEventStore(db.pool, { pollIntervalMs: 10 });
   const store = options.store ? options.store(pgStore) : pgStore;
   const clock = { now: new Date() };
-  const transfers = new TransferCommands(store, () => clock.now);
+  const transfers = new TransferCommands(store, { clock: () => clock.now });
   const processes: RunningTransferProcess[] = [];
   let funded = 0;
 

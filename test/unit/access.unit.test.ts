@@ -8,22 +8,13 @@ import { Writable } from 'node:stream';
 import { type AccessOptions, logAccessPolicy, requiredScope } from '../../src/api/access';
 import { type ApiKey, generateApiKey, grants } from '../../src/api/api-keys';
 import { run } from '../../src/cli/ledger';
-import { ConfigError, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
+import { configError } from '../support/config';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const hashA = sha256('key-a');
 const hashB = sha256('key-b');
-
-function configError(env: NodeJS.ProcessEnv): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
-}
 
 describe('API_KEYS', () => {
   it('is empty when unset or blank: the API is open', () => {

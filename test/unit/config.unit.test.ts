@@ -1,0 +1,53 @@
+/** The general variables; the access ones are in access.unit.test.ts. */
+import { loadConfig } from '../../src/config';
+import { configError } from '../support/config';
+
+test('defaults', () => {
+  expect(loadConfig({})).toMatchObject({
+    databaseUrl: undefined,
+    eventStoreUrl: undefined,
+    ingressMaxBacklog: 2_000,
+    dataDir: '.data',
+    pgPoolMax: 10,
+    httpHost: '127.0.0.1',
+    httpPort: 8081,
+    logLevel: 'info',
+    nodeEnv: 'development',
+  });
+});
+
+test('whole numbers within their range are taken; empty means the default', () => {
+  expect(
+    loadConfig({ INGRESS_MAX_BACKLOG: '0', PG_POOL_MAX: '200', HTTP_PORT: '0', LOG_LEVEL: 'silent' }),
+  ).toMatchObject({ ingressMaxBacklog: 0, pgPoolMax: 200, httpPort: 0, logLevel: 'silent' });
+  expect(loadConfig({ INGRESS_MAX_BACKLOG: '', PG_POOL_MAX: '', HTTP_PORT: '' })).toMatchObject({
+    ingressMaxBacklog: 2_000,
+    pgPoolMax: 10,
+    httpPort: 8081,
+  });
+});
+
+test.each([
+  ['INGRESS_MAX_BACKLOG', '-1'],
+  ['INGRESS_MAX_BACKLOG', '2e3'],
+  ['INGRESS_MAX_BACKLOG', '1000001'],
+  ['INGRESS_MAX_BACKLOG', 'lots'],
+  ['PG_POOL_MAX', '0'],
+  ['PG_POOL_MAX', '201'],
+  ['PG_POOL_MAX', '1e1'],
+  ['PG_POOL_MAX', '0x10'],
+  ['HTTP_PORT', '65536'],
+  ['HTTP_PORT', '80.5'],
+  ['HTTP_PORT', '-1'],
+  ['LOG_LEVEL', 'verbose'],
+  ['NODE_ENV', 'staging'],
+  ['DATABASE_URL', 'mysql://localhost/ledger'],
+  ['EVENTSTORE_URL', 'http://localhost:2113'],
+])('refuses %s=%s, naming it', (name, value) => {
+  expect(configError({ [name]: value })).toContain(`${name}: `);
+});
+
+test('every bad variable is named in one error', () => {
+  const message = configError({ PG_POOL_MAX: '0', HTTP_PORT: 'x', INGRESS_MAX_BACKLOG: '-5' });
+  for (const name of ['PG_POOL_MAX', 'HTTP_PORT', 'INGRESS_MAX_BACKLOG']) expect(message).toContain(`${name}: `);
+});
