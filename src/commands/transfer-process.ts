@@ -64,6 +64,8 @@ const maxStepAttempts = 8;
 const maxParallelTransferLoads = 32;
 /** Events a run of idle batches may read past the stored checkpoint before it is saved. */
 const idleCheckpointEvents = 10_000n;
+/** ... and how long such a skipped save may wait for a later batch to make it. */
+const idleCheckpointDelayMs = 500;
 
 export interface TransferProcessOptions {
   store: EventStore;
@@ -450,21 +452,46 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
       const maxBatchSize = options.maxBatchSize ?? defaultProcessBatchSize;
       // Events up to here may have been worked before a crash: read their transfers' streams.
       const recoveryUntil = await store.headPosition();
-      return store.subscribe({
+      // While catching up, a full batch with nothing to do (mostly the process's own events)
+      // moves the checkpoint only now and then: re-reading it after a crash costs little, a
+      // write per batch does. A short batch means the process is caught up: saved. A skipped
+      // save is made at most idleCheckpointDelayMs later, so an idle process does not sit on
+      // an old checkpoint (its lag metric and ingress admission read it).
+      let unsaved: bigint | undefined;
+      let deferred: NodeJS.Timeout | undefined;
+      const save = async (position: bigint) => {
+        clearTimeout(deferred);
+        deferred = undefined;
+        unsaved = undefined;
+        await saveCheckpoint(pool, name, position);
+        if (position > savedAt) savedAt = position;
+      };
+      const subscription = store.subscribe({
         after,
         maxBatchSize,
         handler: async (events) => {
           const worked = await workBatch(events, recoveryUntil, accounts);
-          // While catching up, a full batch with nothing to do (mostly the process's own
-          // events) moves the checkpoint only now and then: re-reading it after a crash costs
-          // little, a write per batch does. A short batch means the process is caught up: saved.
           const last = events[events.length - 1].position;
-          if (!worked && events.length >= maxBatchSize && last - savedAt < idleCheckpointEvents) return;
+          if (!worked && events.length >= maxBatchSize && last - savedAt < idleCheckpointEvents) {
+            unsaved = last;
+            deferred ??= setTimeout(() => {
+              deferred = undefined;
+              if (unsaved !== undefined)
+                save(unsaved).catch((err) => log.warn({ err }, 'could not save an idle checkpoint'));
+            }, idleCheckpointDelayMs);
+            return;
+          }
           faults.check('before-checkpoint');
-          await saveCheckpoint(pool, name, last);
-          savedAt = last;
+          await save(last);
         },
       });
+      return {
+        done: subscription.done,
+        async stop() {
+          clearTimeout(deferred);
+          await subscription.stop();
+        },
+      };
     },
   });
 }

@@ -1,4 +1,6 @@
 import { freezeAccount } from '../../src/commands/account-commands';
+import { transferProcessName } from '../../src/commands/transfer-process';
+import { loadCheckpoint } from '../../src/db/checkpoints';
 import { createTestLedger, type TestLedger } from '../support/ledger';
 
 describe('transfer flow on PostgreSQL', () => {
@@ -115,4 +117,29 @@ describe('transfer flow on PostgreSQL', () => {
     expect(await ledger.available('e-src')).toBe(100n);
     ledger.clock.now = new Date();
   });
+});
+
+test('an idle transfer process saves a checkpoint it put off, so it does not sit behind the head', async () => {
+  const ledger = await createTestLedger();
+  try {
+    await ledger.open('i-src', 'USD', { kind: 'unlimited' });
+    await ledger.open('i-dst');
+    // Batches of 6: the process's own 6 events of the transfer fill a batch that holds no
+    // work, the kind whose checkpoint is put off; nothing comes after it.
+    ledger.startProcess({ maxBatchSize: 6 });
+    const t = await ledger.transfers.requestTransfer({
+      sourceAccount: 'i-src',
+      destinationAccount: 'i-dst',
+      amountMinor: 5n,
+    });
+    expect((await ledger.waitForTerminal([t.transferId])).get(t.transferId)?.status).toBe('COMMITTED');
+    const head = await ledger.store.headPosition();
+    expect(head).toBe(t.position + 6n);
+    const deadline = Date.now() + 5_000;
+    while ((await loadCheckpoint(ledger.db.pool, transferProcessName)) < head && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await loadCheckpoint(ledger.db.pool, transferProcessName)).toBe(head);
+  } finally {
+    await ledger.close();
+  }
 });
