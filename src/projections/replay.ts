@@ -38,8 +38,11 @@ async function tablesExist(pool: Pool, names: string[]): Promise<boolean> {
 }
 
 /**
- * Copies of the live tables (same columns and indexes) under a suffix. With `resume`, tables
- * and checkpoint left by an earlier run are kept, so a killed rebuild goes on where it stopped.
+ * Copies of the live tables under a suffix: the same columns and constraints (the primary
+ * key the projections upsert on), but no secondary index yet: filling an index row by row
+ * costs far more than building it once over the filled table (`buildIndexes`). With
+ * `resume`, tables and checkpoint left by an earlier run are kept, so a killed rebuild goes
+ * on where it stopped.
  */
 async function prepareTables(pool: Pool, projection: Projection, suffix: string, resume: boolean): Promise<bigint> {
   const t = suffixed(suffix);
@@ -55,7 +58,13 @@ async function prepareTables(pool: Pool, projection: Projection, suffix: string,
     await client.query('begin');
     for (const table of projection.tables) {
       await client.query(`drop table if exists ${t(table)}`);
-      await client.query(`create table ${t(table)} (like ${table} including all)`);
+      await client.query(`create table ${t(table)} (like ${table} including all excluding indexes)`);
+      const { rows } = await client.query<{ definition: string }>(
+        `select pg_get_constraintdef(oid) as definition from pg_constraint
+          where conrelid = $1::regclass and contype in ('p', 'u') order by conname`,
+        [table],
+      );
+      for (const c of rows) await client.query(`alter table ${t(table)} add ${c.definition}`);
     }
     await client.query('delete from ledger_checkpoints where name = $1', [name]);
     await client.query('commit');
@@ -66,6 +75,31 @@ async function prepareTables(pool: Pool, projection: Projection, suffix: string,
     client.release();
   }
   return 0n;
+}
+
+/** `CREATE INDEX ... ON table USING ...` without name and table: what an index is. */
+async function indexShapes(client: PoolClient, table: string): Promise<string[]> {
+  const { rows } = await client.query<{ definition: string }>(
+    `select pg_get_indexdef(i.indexrelid) as definition from pg_index i
+      where i.indrelid = $1::regclass and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)`,
+    [table],
+  );
+  return rows.map((r) => {
+    const using = r.definition.indexOf(' USING ');
+    if (using < 0) throw new Error(`cannot read the index ${r.definition}`);
+    return `${r.definition.startsWith('CREATE UNIQUE') ? 'unique ' : ''}index on %s${r.definition.slice(using)}`;
+  });
+}
+
+/** Gives the rebuilt tables the live tables' secondary indexes they do not have yet. */
+async function buildIndexes(client: PoolClient, projection: Projection, suffix: string): Promise<void> {
+  const t = suffixed(suffix);
+  for (const table of projection.tables) {
+    const built = new Set(await indexShapes(client, t(table)));
+    for (const shape of await indexShapes(client, table)) {
+      if (!built.has(shape)) await client.query(`create ${shape.replace('%s', t(table))}`);
+    }
+  }
 }
 
 /** Applies every event after `after` up to `until` (or the head) to the suffixed tables. */
@@ -168,6 +202,7 @@ export async function replayProjection(
       progress.total = Math.max(progress.total, progress.done + (await countAfter(store, position)));
       if ((await countAfter(store, position)) <= swapWhenBehindEvents) break;
     }
+    await buildIndexes(client, projection, suffix);
     await swapIn(store, client, projection, suffix, position, report);
     return progress;
   } finally {

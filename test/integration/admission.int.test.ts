@@ -45,6 +45,10 @@ describe('ingress waits while the transfer process is behind', () => {
     ledger.startProcess();
     const later = await ledger.waitForTerminal(accepted.map((o) => (o.ok ? o.transfer.transferId : '')));
     expect([...later.values()].map((s) => s.status)).toEqual(['REJECTED', 'REJECTED']); // src holds nothing
+    // The process saves its checkpoint after its appends; ingress sees it at its next look.
+    const deadline = Date.now() + 5_000;
+    while (backlog.backlog > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(backlog.backlog).toBe(0);
     const admittedId = randomUUID();
     await expect(request(transfers, admittedId)).resolves.toMatchObject({ transferId: admittedId });
     backlog.close();

@@ -233,6 +233,15 @@ async function expectEqualReadModels(actual: ReadModels, expected: ReadModels): 
   }
 }
 
+/** Every index of the live read-model tables, by what it is (its name aside). */
+async function readModelIndexes(ledger: TestLedger): Promise<string[]> {
+  const { rows } = await ledger.db.pool.query<{ index: string }>(
+    `select tablename || ' ' || regexp_replace(indexdef, '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+', '\\1') as index
+       from pg_indexes where tablename like 'rm\\_%' and tablename not like '%\\_\\_%' order by 1`,
+  );
+  return rows.map((r) => r.index);
+}
+
 async function replayBoth(ledger: TestLedger): Promise<void> {
   for (const projection of allProjections) await replayProjection(ledger.store, ledger.db.pool, projection);
 }
@@ -334,8 +343,11 @@ describe('projections: replay and verify', () => {
         const live = await dumpReadModels(ledger.db.pool);
         await expectEqualReadModels(live, foldReadModels(await readAllEvents(ledger)));
 
+        const indexes = await readModelIndexes(ledger);
         await replayBoth(ledger);
         await expectEqualReadModels(await dumpReadModels(ledger.db.pool), live);
+        // Rebuilt without secondary indexes, then indexed once: the same indexes as before.
+        expect(await readModelIndexes(ledger)).toEqual(indexes);
         expect(await scratchTables(ledger)).toEqual([]);
         expect(await verifyBoth(ledger)).toEqual([]);
         // The live runners go on, on the swapped-in tables (checked by the next run's fold).
@@ -413,6 +425,7 @@ describe('projections: replay and verify', () => {
     ).rejects.toThrow(/another replay/);
     await pause(1_200);
 
+    const indexes = await readModelIndexes(ledger);
     const secondRun: ReplayProgress[] = [];
     const result = await replayProjection(
       ledger.store,
@@ -434,6 +447,7 @@ describe('projections: replay and verify', () => {
       (await ledger.db.pool.query('select 1 from ledger_checkpoints where name = $1', ['next:accounts:v1'])).rowCount,
     ).toBe(0);
     await expectEqualReadModels(await dumpReadModels(ledger.db.pool), live);
+    expect(await readModelIndexes(ledger)).toEqual(indexes);
     expect(await verifyProjection(ledger.store, ledger.db.pool, accountsProjection)).toEqual([]);
   });
 
