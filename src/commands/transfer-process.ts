@@ -22,7 +22,9 @@
  *  3. Events the process writes have ids derived from (transfer, step), so the same step
  *     written twice is stored once even when two writers race past (2) on different states.
  *  4. The checkpoint moves only after a whole batch is recorded; after a crash the batch is
- *     worked again from the transfers' own streams (recovery mode), and (1)–(3) hold.
+ *     worked again from the transfers' own streams (recovery mode), and (1)–(3) hold. So
+ *     the checkpoint's commit need not wait for the WAL flush: losing it in a server crash
+ *     only means working some batches again, and it never survives the appends before it.
  * Where the store appends to several streams atomically (PostgreSQL), a whole batch, its
  * accounts and its transfers, is one append: it is written entirely or not at all. Where it
  * cannot (EventStoreDB), the steps are appended in order, each before the next is decided.
@@ -47,7 +49,7 @@ import {
   type TransferEvent,
   type TransferState,
 } from '../domain/transfer';
-import { loadCheckpoint, saveCheckpoint } from '../db/checkpoints';
+import { loadCheckpoint, saveCheckpointUnflushed } from '../db/checkpoints';
 import { type LeasedWork, runLeased } from '../db/lease';
 import type { Logger } from '../logger';
 import { type EventStore, type RecordedEvent, type StreamAppend, WrongExpectedRevision } from '../eventstore/port';
@@ -463,7 +465,7 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
         clearTimeout(deferred);
         deferred = undefined;
         unsaved = undefined;
-        await saveCheckpoint(pool, name, position);
+        await saveCheckpointUnflushed(pool, name, position);
         if (position > savedAt) savedAt = position;
       };
       const subscription = store.subscribe({
