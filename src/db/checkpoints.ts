@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from './transaction';
 
 /** Where a named subscriber has got to; 0n when it has never run. */
 export async function loadCheckpoint(db: Pool | PoolClient, name: string): Promise<bigint> {
@@ -23,15 +24,9 @@ export async function saveCheckpoint(db: Pool | PoolClient, name: string, positi
  * checkpoint that survives a crash never points past writes that did not.
  */
 export async function saveCheckpointUnflushed(pool: Pool, name: string, position: bigint): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin; set local synchronous_commit = off');
-    await client.query(saveSql, [name, position.toString()]);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  await inTransaction(
+    pool,
+    (client) => client.query(saveSql, [name, position.toString()]),
+    'begin; set local synchronous_commit = off',
+  );
 }

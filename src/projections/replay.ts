@@ -3,6 +3,7 @@ import type { EventStore, RecordedEvent } from '../eventstore/port';
 import type { Projection, TableNames } from './projection';
 import { applyBatch, checkpointName, leaseName } from './runner';
 import { tryAcquireLease } from '../db/lease';
+import { inTransaction } from '../db/transaction';
 
 export const replayBatchSize = 5_000;
 /** A replay that dies leaves its lease for this long; another can then resume its work. */
@@ -53,9 +54,7 @@ async function prepareTables(pool: Pool, projection: Projection, suffix: string,
     ]);
     if (rows.length === 1) return BigInt(rows[0].position);
   }
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     for (const table of projection.tables) {
       await client.query(`drop table if exists ${t(table)}`);
       await client.query(`create table ${t(table)} (like ${table} including all excluding indexes)`);
@@ -67,13 +66,7 @@ async function prepareTables(pool: Pool, projection: Projection, suffix: string,
       for (const c of rows) await client.query(`alter table ${t(table)} add ${c.definition}`);
     }
     await client.query('delete from ledger_checkpoints where name = $1', [name]);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   return 0n;
 }
 
