@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { BroadcastChannel } from 'node:worker_threads';
 import type { Pool, PoolClient } from 'pg';
 import {
   type AppendResult,
@@ -38,6 +39,13 @@ interface EventRow {
   created_at: Date;
   safe_xmin: string;
 }
+
+/**
+ * Appends are announced to the stores of the other threads of this process (the transfer
+ * process and the projections run in worker threads), so their subscriptions read at once
+ * instead of at their next poll. Other processes' appends are still found by polling.
+ */
+const appendedChannelName = 'ledger:postgres-appended';
 
 const eventColumns = 'position, transaction_id, event_id, stream_name, revision, type, data, metadata, created_at';
 
@@ -111,6 +119,7 @@ function validateAppend(a: StreamAppend): void {
 export class PostgresEventStore implements EventStore {
   readonly capabilities = { multiStreamAppend: true };
   private readonly appended = new EventEmitter();
+  private readonly otherThreads = new BroadcastChannel(appendedChannelName);
   /** The newest events read, shared by every subscriber of this store that follows the head. */
   private readonly tail = new TailCache();
   private readonly pollIntervalMs: number;
@@ -121,6 +130,8 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 25;
     this.appended.setMaxListeners(0);
+    this.otherThreads.onmessage = () => this.appended.emit('appended');
+    this.otherThreads.unref();
   }
 
   async append(streamName: string, events: EventToAppend[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
@@ -139,6 +150,7 @@ export class PostgresEventStore implements EventStore {
 
     const rows = await this.runAppend(appendParams(appends));
     this.appended.emit('appended');
+    this.otherThreads.postMessage(null);
     return rows;
   }
 
@@ -248,6 +260,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    this.otherThreads.close();
     this.appended.removeAllListeners();
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { instrumentEventStore } from '../../src/eventstore/instrumented';
 import { PostgresEventStore } from '../../src/eventstore/postgres';
 import { type EventStore, NO_STREAM } from '../../src/eventstore/port';
@@ -37,3 +38,25 @@ describeEventStoreContract('PostgreSQL', () => postgresFixture());
 
 // The metrics decorator the service runs is an EventStore like any other: the same contract.
 describeEventStoreContract('PostgreSQL, instrumented', () => postgresFixture(instrumentEventStore));
+
+test('a subscription hears of an append made through another store of this process without waiting for its poll', async () => {
+  const db = await createTestDatabase(4);
+  // Polls 60 s apart: only the announcement can bring the event in time.
+  const subscriber = new PostgresEventStore(db.pool, { pollIntervalMs: 60_000 });
+  const writer = new PostgresEventStore(db.pool);
+  const seen: string[] = [];
+  const subscription = subscriber.subscribe({
+    handler: async (events) => void seen.push(...events.map((e) => e.type)),
+  });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the subscription is idle, waiting
+    await writer.append('announced-1', [{ id: randomUUID(), type: 'Announced', data: {} }], NO_STREAM);
+    const deadline = Date.now() + 10_000;
+    while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(seen).toEqual(['Announced']);
+  } finally {
+    await subscription.stop();
+    await Promise.all([subscriber.close(), writer.close()]);
+    await db.drop();
+  }
+});
