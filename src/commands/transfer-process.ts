@@ -64,10 +64,6 @@ export const defaultProcessBatchSize = 1_000;
 /** A step whose appends keep conflicting is retried this often before the batch fails. */
 const maxStepAttempts = 8;
 const maxParallelTransferLoads = 32;
-/** Events a run of idle batches may read past the stored checkpoint before it is saved. */
-const idleCheckpointEvents = 10_000n;
-/** ... and how long such a skipped save may wait for a later batch to make it. */
-const idleCheckpointDelayMs = 500;
 
 export interface TransferProcessOptions {
   store: EventStore;
@@ -108,20 +104,15 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const faults = options.faults ?? noFaults;
   const log = logger.child({ component: name });
 
-  /** Works one batch; false when it held nothing to do (so the checkpoint may wait). */
-  const workBatch = async (
-    events: RecordedEvent[],
-    recoveryUntil: bigint,
-    accounts: AccountCache,
-  ): Promise<boolean> => {
+  /** Works one batch: every transfer it moves, to the end of what can be done now. */
+  const workBatch = async (events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void> => {
     const work = await collectWork(events, recoveryUntil);
-    if (work.length === 0) return false;
+    if (work.length === 0) return;
     const now = clock();
     if (store.capabilities.multiStreamAppend) await workAtOnce(work, accounts, now);
     else await workStepByStep(work, accounts, now);
     faults.check('after-record');
     await unindexFinished(work);
-    return true;
   };
 
   /**
@@ -450,50 +441,18 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     async start() {
       const accounts = new AccountCache(store);
       const after = await loadCheckpoint(pool, name);
-      let savedAt = after;
       const maxBatchSize = options.maxBatchSize ?? defaultProcessBatchSize;
       // Events up to here may have been worked before a crash: read their transfers' streams.
       const recoveryUntil = await store.headPosition();
-      // While catching up, a full batch with nothing to do (mostly the process's own events)
-      // moves the checkpoint only now and then: re-reading it after a crash costs little, a
-      // write per batch does. A short batch means the process is caught up: saved. A skipped
-      // save is made at most idleCheckpointDelayMs later, so an idle process does not sit on
-      // an old checkpoint (its lag metric and ingress admission read it).
-      let unsaved: bigint | undefined;
-      let deferred: NodeJS.Timeout | undefined;
-      const save = async (position: bigint) => {
-        clearTimeout(deferred);
-        deferred = undefined;
-        unsaved = undefined;
-        await saveCheckpointUnflushed(pool, name, position);
-        if (position > savedAt) savedAt = position;
-      };
-      const subscription = store.subscribe({
+      return store.subscribe({
         after,
         maxBatchSize,
         handler: async (events) => {
-          const worked = await workBatch(events, recoveryUntil, accounts);
-          const last = events[events.length - 1].position;
-          if (!worked && events.length >= maxBatchSize && last - savedAt < idleCheckpointEvents) {
-            unsaved = last;
-            deferred ??= setTimeout(() => {
-              deferred = undefined;
-              if (unsaved !== undefined)
-                save(unsaved).catch((err) => log.warn({ err }, 'could not save an idle checkpoint'));
-            }, idleCheckpointDelayMs);
-            return;
-          }
+          await workBatch(events, recoveryUntil, accounts);
           faults.check('before-checkpoint');
-          await save(last);
+          await saveCheckpointUnflushed(pool, name, events[events.length - 1].position);
         },
       });
-      return {
-        done: subscription.done,
-        async stop() {
-          clearTimeout(deferred);
-          await subscription.stop();
-        },
-      };
     },
   });
 }

@@ -119,13 +119,13 @@ describe('transfer flow on PostgreSQL', () => {
   });
 });
 
-test('an idle transfer process saves a checkpoint it put off, so it does not sit behind the head', async () => {
+test('an idle transfer process has its checkpoint at the head, past a last batch of its own events', async () => {
   const ledger = await createTestLedger();
   try {
     await ledger.open('i-src', 'USD', { kind: 'unlimited' });
     await ledger.open('i-dst');
     // Batches of 6: the process's own 6 events of the transfer fill a batch that holds no
-    // work, the kind whose checkpoint is put off; nothing comes after it.
+    // work, and nothing comes after it.
     ledger.startProcess({ maxBatchSize: 6 });
     const t = await ledger.transfers.requestTransfer({
       sourceAccount: 'i-src',
