@@ -6,7 +6,7 @@ test('defaults', () => {
   expect(loadConfig({})).toMatchObject({
     databaseUrl: undefined,
     eventStoreUrl: undefined,
-    ingressMaxBacklog: 2_000,
+    ingressMaxBacklog: 1_000,
     dataDir: '.data',
     pgPoolMax: 10,
     httpHost: '127.0.0.1',
@@ -21,7 +21,7 @@ test('whole numbers within their range are taken; empty means the default', () =
     loadConfig({ INGRESS_MAX_BACKLOG: '0', PG_POOL_MAX: '200', HTTP_PORT: '0', LOG_LEVEL: 'silent' }),
   ).toMatchObject({ ingressMaxBacklog: 0, pgPoolMax: 200, httpPort: 0, logLevel: 'silent' });
   expect(loadConfig({ INGRESS_MAX_BACKLOG: '', PG_POOL_MAX: '', HTTP_PORT: '' })).toMatchObject({
-    ingressMaxBacklog: 2_000,
+    ingressMaxBacklog: 1_000,
     pgPoolMax: 10,
     httpPort: 8081,
   });
