@@ -66,7 +66,7 @@ export interface Operation {
   headers?: readonly RequestHeader[];
   body?: { schema: z.ZodType; maxBytes: number; description?: string };
   responses: Readonly<Record<number, ResponseSpec>>;
-  /** The business-rule problems this route answers with, by status (OVERLOADED: ingress is full). */
+  /** The business-rule problems this route answers with, by status (OVERLOADED: ingress cannot take more now). */
   problems?: Readonly<Partial<Record<number, readonly (DomainErrorCode | 'OVERLOADED')[]>>>;
 }
 

@@ -4,9 +4,9 @@ import type { RecordedEvent } from './port';
 export const maxTailEvents = 20_000;
 
 /**
- * The newest events read from the global log, kept so that subscribers following the head
- * (the transfer process, each projection, the Kafka bridge) share one read of each event
- * instead of each reading and decoding it again.
+ * The newest events read from the global log, kept so that the subscribers of one store
+ * that follow the head (both projections, in their worker thread) share one read of each
+ * event instead of each reading and decoding it again.
  *
  * It holds one run: every event with a position in (from, last], complete and final. Only
  * reads that are themselves complete and final go in (a safe read of the log after some
