@@ -63,8 +63,8 @@ export type TransferRequestOutcome = { ok: true; transfer: AcceptedTransfer } | 
 interface Prepared {
   index: number;
   transferId: string;
-  fingerprint: string;
-  keyStream?: string;
+  /** With an idempotency key: its stream, and the request's fingerprint that the claim records. */
+  key?: { stream: string; fingerprint: string };
   appends: StreamAppend[];
   state: TransferState;
   /** Set once stored. */
@@ -218,11 +218,15 @@ export class TransferCommands {
     };
     const events = decideTransfer(command, initialTransferState());
     const state = events.reduce(evolveTransfer, initialTransferState());
-    const fingerprint = requestFingerprint(input);
     const appends: StreamAppend[] = [];
-    const keyStream = key === undefined ? undefined : idempotencyStream(scope, key);
-    if (keyStream)
-      appends.push({ streamName: keyStream, expectedRevision: NO_STREAM, events: [keyClaim(transferId, fingerprint)] });
+    const claim =
+      key === undefined ? undefined : { stream: idempotencyStream(scope, key), fingerprint: requestFingerprint(input) };
+    if (claim)
+      appends.push({
+        streamName: claim.stream,
+        expectedRevision: NO_STREAM,
+        events: [keyClaim(transferId, claim.fingerprint)],
+      });
     appends.push({
       streamName: transferStream(transferId),
       expectedRevision: NO_STREAM,
@@ -235,7 +239,7 @@ export class TransferCommands {
         }),
       ),
     });
-    return { index, transferId, fingerprint, keyStream, appends, state };
+    return { index, transferId, ...(claim && { key: claim }), appends, state };
   }
 
   /**
@@ -300,10 +304,10 @@ export class TransferCommands {
   /** The id or the key was taken before: answer with what the earlier request made. */
   private async resolveConflict(p: Prepared): Promise<AcceptedTransfer> {
     let transferId = p.transferId;
-    if (p.keyStream) {
-      const [claim] = await this.store.readStream(p.keyStream, { maxCount: 1 });
+    if (p.key) {
+      const [claim] = await this.store.readStream(p.key.stream, { maxCount: 1 });
       if (claim) {
-        if (claim.data.fingerprint !== p.fingerprint) {
+        if (claim.data.fingerprint !== p.key.fingerprint) {
           throw new DomainError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used with a different request');
         }
         transferId = String(claim.data.transferId);

@@ -9,6 +9,10 @@ export interface CatchUpLoop {
   waitForEvents: (signal: AbortSignal) => Promise<void>;
   /** Called when a read fails; the loop retries with backoff. */
   onReadError?: (err: unknown, attempt: number) => void;
+  /** Reads start at least this far apart, unless the last one was full (see SubscribeOptions). */
+  minReadIntervalMs?: number;
+  /** The batch size the reads ask for: a full batch means more is waiting. */
+  maxBatchSize?: number;
 }
 
 const maxReadBackoffMs = 5_000;
@@ -34,10 +38,23 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
     }
   };
 
+  const interval = loop.minReadIntervalMs ?? 0;
+  let lastReadAt = -Infinity;
+  let lastWasFull = false;
+  const paced = async (from: bigint): Promise<RecordedEvent[]> => {
+    const wait = lastWasFull ? 0 : lastReadAt + interval - performance.now();
+    if (wait > 0) await sleep(Math.ceil(wait), abort.signal);
+    if (abort.signal.aborted) return [];
+    lastReadAt = performance.now();
+    const batch = await readWithRetry(from);
+    lastWasFull = loop.maxBatchSize !== undefined && batch.length >= loop.maxBatchSize;
+    return batch;
+  };
+
   const run = async (): Promise<void> => {
     let next: Promise<RecordedEvent[]> | undefined;
     while (!abort.signal.aborted) {
-      const batch = await (next ?? readWithRetry(after));
+      const batch = await (next ?? paced(after));
       next = undefined;
       if (abort.signal.aborted) return;
       if (batch.length === 0) {
@@ -46,7 +63,7 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
       }
       const last = batch[batch.length - 1].position;
       if (last <= after) throw new Error(`subscription went backwards: ${last} after ${after}`);
-      next = readWithRetry(last);
+      next = paced(last);
       await loop.handler(batch);
       after = last;
     }
@@ -64,9 +81,15 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
   };
 }
 
+/** Resolves after `ms`, or at once when aborted; leaves no listener behind either way. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

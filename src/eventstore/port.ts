@@ -78,6 +78,12 @@ export interface SubscribeOptions {
   /** Largest batch handed to the handler at once. */
   maxBatchSize?: number;
   /**
+   * Reads at most this often while not behind (default 0: at once): a subscriber whose
+   * batches cost per batch more than per event trades this much latency for fewer, larger
+   * batches. A hint: a store that pushes events as they are written (EventStoreDB) ignores it.
+   */
+  minReadIntervalMs?: number;
+  /**
    * Called with consecutive batches in global order. The subscription awaits it before
    * reading on; a thrown error stops the subscription (see `Subscription.done`).
    */

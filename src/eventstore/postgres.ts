@@ -255,6 +255,8 @@ export class PostgresEventStore implements EventStore {
       after: options.after ?? 0n,
       handler: options.handler,
       read: (after) => this.readSafe(after, maxBatchSize),
+      maxBatchSize,
+      ...(options.minReadIntervalMs !== undefined && { minReadIntervalMs: options.minReadIntervalMs }),
       waitForEvents: (signal) => waitFor(this.appended, 'appended', this.pollIntervalMs, signal),
     });
   }

@@ -5,6 +5,14 @@ import type { Logger } from '../logger';
 import { liveTables, type Projection, type TableNames } from './projection';
 
 export const projectionBatchSize = 2_000;
+/**
+ * A projection reads at most every 50 ms while it keeps up. Read at once, its batches are
+ * the few events of one append, and a transfer's row is written twice (requested, then
+ * settled a few ms later) with every index; 50 ms apart, most transfers arrive settled and
+ * are written once. Measured in bench:http: about 5-10% more transfers/s over the whole
+ * service. Reads that come back full are not held back, so a projection catching up is not slowed.
+ */
+export const projectionReadIntervalMs = 50;
 
 export function checkpointName(projection: Projection): string {
   return `projection:${projection.name}:v${projection.version}`;
@@ -110,6 +118,7 @@ export function startProjection(options: {
       return store.subscribe({
         after: rows.length === 0 ? 0n : BigInt(rows[0].position),
         maxBatchSize: projectionBatchSize,
+        minReadIntervalMs: projectionReadIntervalMs,
         handler: async (events) => {
           const client = await pool.connect();
           try {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Request, type Response, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import {
   type AccountResult,
   closeAccount,
@@ -33,9 +33,7 @@ const accountsRead = [accountsProjection];
 /** The statement joins each entry's transfer description. */
 const statementRead = [accountsProjection, transfersProjection];
 
-export function accountRoutes(ctx: ApiContext): Router {
-  const router = Router();
-
+export function accountRoutes(router: Router, ctx: ApiContext): void {
   const sendWritten = (res: Response, result: AccountResult, status: number) => {
     setLedgerPosition(res, result.position);
     res
@@ -120,6 +118,4 @@ export function accountRoutes(ctx: ApiContext): Router {
   router.post('/v1/accounts/:id/freeze', jsonBody(), accountCommand(freezeAccount));
   router.post('/v1/accounts/:id/unfreeze', jsonBody(), accountCommand(unfreezeAccount));
   router.post('/v1/accounts/:id/close', jsonBody(), accountCommand(closeAccount));
-
-  return router;
 }

@@ -4,7 +4,7 @@
  * style, so it gets a strict Content-Security-Policy: scripts, styles and requests go to
  * this origin only.
  */
-import express, { type RequestHandler, Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import getAbsoluteFSPath from 'swagger-ui-dist/absolute-path.js';
 import { openApiDocument, openApiPath } from '../openapi';
 
@@ -89,8 +89,7 @@ function swaggerUiAssets(): RequestHandler {
   };
 }
 
-export function docsRoutes(): Router {
-  const router = Router();
+export function docsRoutes(router: Router): void {
   const documentJson = JSON.stringify(openApiDocument());
 
   router.get(openApiPath, (_req, res) => {
@@ -103,6 +102,4 @@ export function docsRoutes(): Router {
 
   // Middleware, not routes: static files are not API operations, so the document omits them.
   router.use(docsPath, pageSecurity, swaggerUiAssets());
-
-  return router;
 }

@@ -3,7 +3,7 @@
  * so orchestrators and scrapers need no API key; and the seed's Spring-style actuator
  * health, which answers from the same probes and, under /api/v1, is behind access control.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { collectProcessMetrics, metricsRegistry, renderMetrics } from '../../metrics/registry';
 import type { ApiContext } from '../context';
 import { checkReadiness, type ComponentName, type Readiness, readinessStatusCode } from '../health';
@@ -11,9 +11,8 @@ import { checkReadiness, type ComponentName, type Readiness, readinessStatusCode
 /** Spring Boot's names for the components, which the seed's clients know. */
 const actuatorNames: Record<ComponentName, string> = { database: 'db', eventStore: 'eventStore', redis: 'redis' };
 
-export function operationsRoutes(ctx: ApiContext): Router {
+export function operationsRoutes(router: Router, ctx: ApiContext): void {
   collectProcessMetrics();
-  const router = Router();
 
   // The process answers: nothing else is checked, so a slow dependency never gets it restarted.
   router.get('/health/live', (_req, res) => {
@@ -34,8 +33,6 @@ export function operationsRoutes(ctx: ApiContext): Router {
     const readiness = await checkReadiness(ctx);
     res.status(readinessStatusCode(readiness)).json(actuatorHealth(readiness));
   });
-
-  return router;
 }
 
 /** Spring's shape without details (its default): each component's status only. */

@@ -2,7 +2,7 @@
  * The routes the seed system's clients call, in the seed's shapes, so its documented curl
  * calls keep working. Each is a thin veneer over the /v1 behaviour.
  */
-import { Router } from 'express';
+import type { Router } from 'express';
 import { accountsProjection } from '../../projections/accounts';
 import { transfersProjection } from '../../projections/transfers';
 import { jsonBody } from '../body';
@@ -14,9 +14,7 @@ import { logTransferId } from '../request-context';
 import { requestOneTransfer } from '../transfer-intake';
 import { accountView, transferView } from '../views';
 
-export function seedRoutes(ctx: ApiContext): Router {
-  const router = Router();
-
+export function seedRoutes(router: Router, ctx: ApiContext): void {
   router.post('/api/v1/payments/transfer', jsonBody(), async (req, res) => {
     const headerKey = idempotencyKeyOf(req);
     const waitSeconds = preferredWaitSeconds(req);
@@ -48,6 +46,4 @@ export function seedRoutes(ctx: ApiContext): Router {
       ...(transfer.reason !== undefined && { reason: transfer.reason }),
     });
   });
-
-  return router;
 }

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { DomainError } from '../../domain/errors';
 import { transfersProjection } from '../../projections/transfers';
 import { jsonBody, maxBatchBodyBytes } from '../body';
@@ -33,9 +33,7 @@ import { transferView } from '../views';
 
 const transfersRead = [transfersProjection];
 
-export function transferRoutes(ctx: ApiContext): Router {
-  const router = Router();
-
+export function transferRoutes(router: Router, ctx: ApiContext): void {
   router.post('/v1/transfers', jsonBody(), async (req, res) => {
     const key = idempotencyKeyOf(req);
     const waitSeconds = preferredWaitSeconds(req);
@@ -99,6 +97,4 @@ export function transferRoutes(ctx: ApiContext): Router {
     const decided = await ctx.transfers.voidTransfer(id);
     await sendTransfer(ctx, res, decided, { waitSeconds, settled: isSettledDecision, settledStatus: 200 });
   });
-
-  return router;
 }
