@@ -12,7 +12,7 @@ export interface CatchUpLoop {
   /** Reads start at least this far apart, unless the last one was full (see SubscribeOptions). */
   minReadIntervalMs?: number;
   /** The batch size the reads ask for: a full batch means more is waiting. */
-  maxBatchSize?: number;
+  maxBatchSize: number;
 }
 
 const maxReadBackoffMs = 5_000;
@@ -47,7 +47,7 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
     if (abort.signal.aborted) return [];
     lastReadAt = performance.now();
     const batch = await readWithRetry(from);
-    lastWasFull = loop.maxBatchSize !== undefined && batch.length >= loop.maxBatchSize;
+    lastWasFull = batch.length >= loop.maxBatchSize;
     return batch;
   };
 

@@ -256,7 +256,7 @@ export class PostgresEventStore implements EventStore {
       handler: options.handler,
       read: (after) => this.readSafe(after, maxBatchSize),
       maxBatchSize,
-      ...(options.minReadIntervalMs !== undefined && { minReadIntervalMs: options.minReadIntervalMs }),
+      minReadIntervalMs: options.minReadIntervalMs,
       waitForEvents: (signal) => waitFor(this.appended, 'appended', this.pollIntervalMs, signal),
     });
   }

@@ -25,7 +25,7 @@ async function follow(options: { total: number; perRead: number; maxBatchSize: n
   const subscription = runCatchUp({
     after: 0n,
     maxBatchSize: options.maxBatchSize,
-    ...(options.minReadIntervalMs !== undefined && { minReadIntervalMs: options.minReadIntervalMs }),
+    minReadIntervalMs: options.minReadIntervalMs,
     read: async (after) => {
       readStarts.push(performance.now());
       const count = Math.min(options.perRead, options.total - Number(after));
