@@ -220,16 +220,16 @@ class ProfiledStore implements EventStore {
   subscribe(options: SubscribeOptions): Subscription {
     return this.inner.subscribe({
       ...options,
-      handler: async (events) => {
+      handler: async (events, through) => {
         const started = performance.now();
         this.batches++;
         const transfers = events.filter((e) => e.type === 'TransferRequested').length;
         this.transfersSeen += transfers;
         this.maxBatch = Math.max(this.maxBatch, transfers);
         this.eventsSeen += events.length;
-        this.lastPosition = events[events.length - 1].position;
+        this.lastPosition = through;
         try {
-          await options.handler(events);
+          await options.handler(events, through);
         } finally {
           const ms = performance.now() - started;
           this.handlerMs += ms;

@@ -7,7 +7,9 @@
  * with REJECTED when the hold is refused and CANCELLED when the credit fails, a pending
  * transfer is voided, or it expires (the hold is released).
  *
- * It reads the event store in global order from a checkpoint. A batch of events is worked
+ * It reads the events that give it work (requests, and client decisions on pending
+ * transfers; the store passes over the rest) in global order from a checkpoint, and
+ * moves the checkpoint past the others too, so its lag is true. A batch of events is worked
  * in steps; each step groups its work by account, so a thousand transfers from one hot
  * account become one append to that account, not a thousand racing ones.
  *
@@ -37,7 +39,7 @@ import {
   type TransferCancelReason,
   type TransferRejectReason,
 } from '../domain/errors';
-import { parseTransferEvent } from '../domain/events';
+import { parseTransferEvent, TransferEventType } from '../domain/events';
 import { accountStream, parseTransferStream, transferStream } from '../domain/streams';
 import {
   creditAmountMinor,
@@ -61,6 +63,12 @@ import { appendStep, type FaultInjector, noFaults } from './stage-append';
 
 export const transferProcessName = 'transfer-process';
 export const defaultProcessBatchSize = 1_000;
+/** The events that give the process work: new requests, and client decisions on pending transfers. */
+const processedEventTypes = [
+  TransferEventType.TransferRequested,
+  TransferEventType.TransferCommitRequested,
+  TransferEventType.TransferVoidRequested,
+];
 /** A step whose appends keep conflicting is retried this often before the batch fails. */
 const maxStepAttempts = 8;
 const maxParallelTransferLoads = 32;
@@ -205,8 +213,6 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
   const collectWork = async (events: RecordedEvent[], recoveryUntil: bigint): Promise<Work[]> => {
     const byId = new Map<string, { causationId: string; fresh?: TransferEvent }>();
     for (const e of events) {
-      if (e.type !== 'TransferRequested' && e.type !== 'TransferCommitRequested' && e.type !== 'TransferVoidRequested')
-        continue;
       const transferId = parseTransferStream(e.streamName);
       if (transferId === null) continue;
       // A request seen for the first time is the whole stream; anything else is read.
@@ -447,10 +453,11 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
       return store.subscribe({
         after,
         maxBatchSize,
-        handler: async (events) => {
-          await workBatch(events, recoveryUntil, accounts);
+        eventTypes: processedEventTypes,
+        handler: async (events, through) => {
+          if (events.length > 0) await workBatch(events, recoveryUntil, accounts);
           faults.check('before-checkpoint');
-          await saveCheckpointUnflushed(pool, name, events[events.length - 1].position);
+          await saveCheckpointUnflushed(pool, name, through);
         },
       });
     },

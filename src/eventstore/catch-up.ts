@@ -1,18 +1,26 @@
 import type { RecordedEvent, Subscription } from './port';
 
+/** What one read of the log found after a position. */
+export interface CatchUpRead {
+  /** The events to deliver, in position order. */
+  events: RecordedEvent[];
+  /** Every event up to here was looked at: the last one delivered, or past events passed over. */
+  through: bigint;
+  /** The read stopped at a limit: more may be waiting now. */
+  full: boolean;
+}
+
 export interface CatchUpLoop {
   after: bigint;
-  handler: (events: RecordedEvent[]) => Promise<void>;
-  /** Reads the next batch strictly after a position; an empty batch means "nothing yet". */
-  read: (after: bigint) => Promise<RecordedEvent[]>;
+  handler: (events: RecordedEvent[], through: bigint) => Promise<void>;
+  /** Reads strictly after a position; nothing delivered and `through` unmoved means "nothing yet". */
+  read: (after: bigint) => Promise<CatchUpRead>;
   /** Waits until new events may be there (a notification, a poll interval, or abort). */
   waitForEvents: (signal: AbortSignal) => Promise<void>;
   /** Called when a read fails; the loop retries with backoff. */
   onReadError?: (err: unknown, attempt: number) => void;
   /** Reads start at least this far apart, unless the last one was full (see SubscribeOptions). */
   minReadIntervalMs?: number;
-  /** The batch size the reads ask for: a full batch means more is waiting. */
-  maxBatchSize: number;
 }
 
 const maxReadBackoffMs = 5_000;
@@ -26,12 +34,12 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
   const abort = new AbortController();
   let after = loop.after;
 
-  const readWithRetry = async (from: bigint): Promise<RecordedEvent[]> => {
+  const readWithRetry = async (from: bigint): Promise<CatchUpRead> => {
     for (let attempt = 1; ; attempt++) {
       try {
         return await loop.read(from);
       } catch (err) {
-        if (abort.signal.aborted) return [];
+        if (abort.signal.aborted) return nothingAfter(from);
         loop.onReadError?.(err, attempt);
         await sleep(Math.min(maxReadBackoffMs, 50 * 2 ** Math.min(attempt, 10)), abort.signal);
       }
@@ -41,31 +49,31 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
   const interval = loop.minReadIntervalMs ?? 0;
   let lastReadAt = -Infinity;
   let lastWasFull = false;
-  const paced = async (from: bigint): Promise<RecordedEvent[]> => {
+  const paced = async (from: bigint): Promise<CatchUpRead> => {
     const wait = lastWasFull ? 0 : lastReadAt + interval - performance.now();
     if (wait > 0) await sleep(Math.ceil(wait), abort.signal);
-    if (abort.signal.aborted) return [];
+    if (abort.signal.aborted) return nothingAfter(from);
     lastReadAt = performance.now();
-    const batch = await readWithRetry(from);
-    lastWasFull = batch.length >= loop.maxBatchSize;
-    return batch;
+    const read = await readWithRetry(from);
+    lastWasFull = read.full;
+    return read;
   };
 
   const run = async (): Promise<void> => {
-    let next: Promise<RecordedEvent[]> | undefined;
+    let next: Promise<CatchUpRead> | undefined;
     while (!abort.signal.aborted) {
-      const batch = await (next ?? paced(after));
+      const { events, through } = await (next ?? paced(after));
       next = undefined;
       if (abort.signal.aborted) return;
-      if (batch.length === 0) {
+      if (through === after && events.length === 0) {
         await loop.waitForEvents(abort.signal);
         continue;
       }
-      const last = batch[batch.length - 1].position;
-      if (last <= after) throw new Error(`subscription went backwards: ${last} after ${after}`);
-      next = paced(last);
-      await loop.handler(batch);
-      after = last;
+      const last = events.length > 0 ? events[events.length - 1].position : through;
+      if (last <= after || through < last) throw new Error(`subscription went backwards: ${through} after ${after}`);
+      next = paced(through);
+      await loop.handler(events, through);
+      after = through;
     }
   };
 
@@ -79,6 +87,10 @@ export function runCatchUp(loop: CatchUpLoop): Subscription {
       await done.catch(() => undefined);
     },
   };
+}
+
+function nothingAfter(after: bigint): CatchUpRead {
+  return { events: [], through: after, full: false };
 }
 
 /** Resolves after `ms`, or at once when aborted; leaves no listener behind either way. */

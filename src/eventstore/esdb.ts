@@ -313,6 +313,7 @@ export class EventStoreDbEventStore implements EventStore {
   subscribe(options: SubscribeOptions): Subscription {
     const maxBatchSize = clampCount(options.maxBatchSize ?? defaultSubscriptionBatchSize);
     const abort = new AbortController();
+    const types = options.eventTypes === undefined ? undefined : new Set(options.eventTypes);
     let delivered = options.after;
 
     const run = async (): Promise<void> => {
@@ -328,16 +329,16 @@ export class EventStoreDbEventStore implements EventStore {
         try {
           for (;;) {
             if (abort.signal.aborted) return;
-            const batch = this.takeBatch(subscription, maxBatchSize, delivered);
+            const batch = this.takeBatch(subscription, maxBatchSize, delivered, types);
             if (batch === undefined) {
               // Events that arrived before a failure are still delivered; then resubscribe.
               if (state.failure !== undefined) throw state.failure;
               await waitForActivity(subscription, abort.signal);
               continue;
             }
-            if (batch.length === 0) continue;
-            await options.handler(batch);
-            delivered = batch[batch.length - 1].position;
+            if (batch.through === delivered) continue;
+            await options.handler(batch.events, batch.through!);
+            delivered = batch.through;
             attempt = 0;
           }
         } catch (err) {
@@ -368,17 +369,20 @@ export class EventStoreDbEventStore implements EventStore {
 
   /**
    * What has arrived, up to `maxBatchSize` events, as ledger events strictly after
-   * `delivered`; undefined when nothing has arrived.
+   * `delivered` (of `types`, when given), and the last ledger event looked at; undefined
+   * when nothing has arrived.
    */
   private takeBatch(
     subscription: AllStreamSubscription,
     maxBatchSize: number,
     delivered: bigint | undefined,
-  ): RecordedEvent[] | undefined {
-    const batch: RecordedEvent[] = [];
+    types: ReadonlySet<string> | undefined,
+  ): { events: RecordedEvent[]; through: bigint | undefined } | undefined {
+    const events: RecordedEvent[] = [];
     let arrived = false;
     let last = delivered ?? -1n;
-    while (batch.length < maxBatchSize) {
+    let through = delivered;
+    while (events.length < maxBatchSize) {
       const resolved = subscription.read() as AllStreamResolvedEvent | null;
       if (resolved === null) break;
       arrived = true;
@@ -386,9 +390,11 @@ export class EventStoreDbEventStore implements EventStore {
       // A resubscription may hand back what was already delivered; skip it.
       if (!event || event.position.commit <= last) continue;
       last = event.position.commit;
-      if (isLedgerEvent(event.streamId, event.type, this.streamPrefixes)) batch.push(toRecordedEvent(event));
+      if (!isLedgerEvent(event.streamId, event.type, this.streamPrefixes)) continue;
+      through = last;
+      if (types === undefined || types.has(event.type)) events.push(toRecordedEvent(event));
     }
-    return arrived ? batch : undefined;
+    return arrived ? { events, through } : undefined;
   }
 
   async close(): Promise<void> {

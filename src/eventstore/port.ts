@@ -84,10 +84,19 @@ export interface SubscribeOptions {
    */
   minReadIntervalMs?: number;
   /**
-   * Called with consecutive batches in global order. The subscription awaits it before
+   * Only events of these types are delivered (default: every type). The store passes over
+   * the others itself, so a subscriber that acts on few of the events does not read the rest.
+   */
+  eventTypes?: readonly string[];
+  /**
+   * Called with consecutive batches in global order, and `through`: the position the
+   * subscription has read up to, at or past the batch's last event. Every event up to
+   * `through` that the subscriber asked for is in this batch or an earlier one, so `through`
+   * is the checkpoint to resume after. With `eventTypes`, a batch is empty when the store
+   * passed over only events of other types. The subscription awaits the handler before
    * reading on; a thrown error stops the subscription (see `Subscription.done`).
    */
-  handler: (events: RecordedEvent[]) => Promise<void>;
+  handler: (events: RecordedEvent[], through: bigint) => Promise<void>;
 }
 
 export interface Subscription {

@@ -18,7 +18,7 @@ import {
   WrongExpectedRevision,
 } from './port';
 import { TailCache } from './tail-cache';
-import { runCatchUp } from './catch-up';
+import { type CatchUpRead, runCatchUp } from './catch-up';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -73,6 +73,9 @@ function encodeExpected(expected: ExpectedRevision): string {
 function decodeExpected(text: string): ExpectedRevision {
   return text === 'no_stream' || text === 'any' || text === 'stream_exists' ? text : BigInt(text);
 }
+
+/** A row of a read of some event types: the span read, and an event (all null when none). */
+type FilteredRow = { through: string | null; window_full: boolean | null } & EventRow;
 
 interface AppendRow {
   next_revision: string;
@@ -249,13 +252,55 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /**
+   * Like `readLog`, but only events of `types` are returned, from a window of at most
+   * `maxReadCount` positions after `after`. `through` is the last final event of the window
+   * (of any type), or the last one returned when `limit` cut the read short: never past a
+   * position a transaction still in flight could fill in.
+   */
+  private async readLogOfTypes(after: bigint, limit: number, types: readonly string[]): Promise<CatchUpRead> {
+    const { rows } = await this.pool.query<FilteredRow>(
+      `with win as (
+         select position, transaction_id, type from ledger_events where position > $1 order by position limit $2
+       ), cut as (
+         select min(position) filter (where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as unsafe,
+                count(*) as scanned
+           from win
+       ), final as (
+         select w.position, w.type from win w, cut where cut.unsafe is null or w.position < cut.unsafe
+       ), span as (
+         select max(f.position)::text as through, bool_and(c.unsafe is null and c.scanned >= $2) as window_full
+           from cut c left join final f on true
+       )
+       select span.through, span.window_full, e.* from span left join lateral (
+         select ${eventColumns} from ledger_events
+          where position in (select position from final where type = any($3::text[]))
+          order by position limit $4
+       ) e on true`,
+      [after.toString(), maxReadCount, types, limit],
+    );
+    const events = rows.filter((r) => r.position !== null).map(toRecorded);
+    if (events.length === limit) return { events, through: events[events.length - 1].position, full: true };
+    const span = rows[0];
+    return {
+      events,
+      through: span.through === null ? after : BigInt(span.through),
+      full: span.window_full === true,
+    };
+  }
+
   subscribe(options: SubscribeOptions): Subscription {
     const maxBatchSize = clampCount(options.maxBatchSize ?? defaultSubscriptionBatchSize);
+    const types = options.eventTypes;
     return runCatchUp({
       after: options.after ?? 0n,
       handler: options.handler,
-      read: (after) => this.readSafe(after, maxBatchSize),
-      maxBatchSize,
+      read: async (after) => {
+        if (types !== undefined) return this.readLogOfTypes(after, maxBatchSize, types);
+        const events = await this.readSafe(after, maxBatchSize);
+        const through = events.length > 0 ? events[events.length - 1].position : after;
+        return { events, through, full: events.length === maxBatchSize };
+      },
       minReadIntervalMs: options.minReadIntervalMs,
       waitForEvents: (signal) => waitFor(this.appended, 'appended', this.pollIntervalMs, signal),
     });

@@ -2,6 +2,12 @@ import { getEventListeners } from 'node:events';
 import { runCatchUp } from '../../src/eventstore/catch-up';
 import type { RecordedEvent } from '../../src/eventstore/port';
 
+const readOf = (events: RecordedEvent[], after: bigint, full: boolean) => ({
+  events,
+  through: events.length > 0 ? events[events.length - 1].position : after,
+  full,
+});
+
 const event = (p: bigint): RecordedEvent => ({
   id: `00000000-0000-4000-8000-${p.toString().padStart(12, '0')}`,
   streamName: `s-${p}`,
@@ -24,12 +30,12 @@ async function follow(options: { total: number; perRead: number; maxBatchSize: n
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const subscription = runCatchUp({
     after: 0n,
-    maxBatchSize: options.maxBatchSize,
     minReadIntervalMs: options.minReadIntervalMs,
     read: async (after) => {
       readStarts.push(performance.now());
       const count = Math.min(options.perRead, options.total - Number(after));
-      return Array.from({ length: count }, (_, i) => event(after + BigInt(i + 1)));
+      const events = Array.from({ length: count }, (_, i) => event(after + BigInt(i + 1)));
+      return readOf(events, after, count === options.maxBatchSize);
     },
     waitForEvents: () => new Promise((resolve) => setTimeout(resolve, 1)),
     handler: async (events) => {
@@ -71,9 +77,8 @@ test('waiting between reads leaves no listener behind (a subscription lives for 
   const listen = jest.spyOn(EventTarget.prototype, 'addEventListener');
   const subscription = runCatchUp({
     after: 0n,
-    maxBatchSize: 10,
     minReadIntervalMs: 1,
-    read: async (after) => (++reads <= 30 ? [event(after + 1n)] : []),
+    read: async (after) => readOf(++reads <= 30 ? [event(after + 1n)] : [], after, false),
     waitForEvents: () => new Promise((resolve) => setTimeout(resolve, 1)),
     handler: async () => undefined,
   });
@@ -89,4 +94,46 @@ test('waiting between reads leaves no listener behind (a subscription lives for 
     listen.mockRestore();
     await subscription.stop();
   }
+});
+
+test('a read that passes over events hands over where it got to, and the next read starts there', async () => {
+  // Positions 1-9; a subscriber of some types is given 3 and 9, and two reads pass over the rest.
+  const reads: { after: bigint; events: bigint[]; through: bigint }[] = [
+    { after: 0n, events: [], through: 2n },
+    { after: 2n, events: [3n], through: 5n },
+    { after: 5n, events: [], through: 8n },
+    { after: 8n, events: [9n], through: 9n },
+  ];
+  const asked: bigint[] = [];
+  const handled: { events: bigint[]; through: bigint }[] = [];
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const subscription = runCatchUp({
+    after: 0n,
+    read: async (after) => {
+      asked.push(after);
+      const planned = reads.find((r) => r.after === after);
+      if (!planned) return readOf([], after, false);
+      return { events: planned.events.map(event), through: planned.through, full: false };
+    },
+    waitForEvents: () => new Promise((resolve) => setTimeout(resolve, 1)),
+    handler: async (events, through) => {
+      handled.push({ events: events.map((e) => e.position), through });
+      if (through === 9n) finish();
+    },
+  });
+  await finished;
+  await subscription.stop();
+  expect(handled).toEqual(reads.map(({ events, through }) => ({ events, through })));
+  expect(asked.slice(0, 4)).toEqual([0n, 2n, 5n, 8n]);
+});
+
+test('a read that goes backwards stops the subscription instead of delivering twice', async () => {
+  const subscription = runCatchUp({
+    after: 5n,
+    read: async () => ({ events: [event(4n)], through: 4n, full: false }),
+    waitForEvents: () => new Promise((resolve) => setTimeout(resolve, 1)),
+    handler: async () => undefined,
+  });
+  await expect(subscription.done).rejects.toThrow(/went backwards/);
 });
