@@ -26,8 +26,8 @@ export interface CatchUpLoop {
 const maxReadBackoffMs = 5_000;
 
 /**
- * A poll-based catch-up subscription: read a batch after the last delivered position,
- * hand it over, repeat. The next batch is read while the handler works on this one, so
+ * A poll-based catch-up subscription: read a batch after the position read through so
+ * far, hand it over with how far it reached, repeat. The next batch is read while the handler works on this one, so
  * catching up costs max(read, handle) per batch rather than their sum.
  */
 export function runCatchUp(loop: CatchUpLoop): Subscription {

@@ -75,7 +75,7 @@ function decodeExpected(text: string): ExpectedRevision {
 }
 
 /** A row of a read of some event types: the span read, and an event (all null when none). */
-type FilteredRow = { through: string | null; window_full: boolean | null } & EventRow;
+type FilteredRow = { through: string | null; window_full: boolean } & EventRow;
 
 interface AppendRow {
   next_revision: string;
@@ -264,19 +264,18 @@ export class PostgresEventStore implements EventStore {
          select position, transaction_id, type from ledger_events where position > $1 order by position limit $2
        ), cut as (
          select min(position) filter (where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as unsafe,
-                count(*) as scanned
+                count(*) = $2 as scanned_all
            from win
        ), final as (
          select w.position, w.type from win w, cut where cut.unsafe is null or w.position < cut.unsafe
-       ), span as (
-         select max(f.position)::text as through, bool_and(c.unsafe is null and c.scanned >= $2) as window_full
-           from cut c left join final f on true
        )
-       select span.through, span.window_full, e.* from span left join lateral (
-         select ${eventColumns} from ledger_events
-          where position in (select position from final where type = any($3::text[]))
-          order by position limit $4
-       ) e on true`,
+       select (select max(position)::text from final) as through, cut.unsafe is null and cut.scanned_all as window_full,
+              e.*
+         from cut left join lateral (
+           select ${eventColumns} from ledger_events
+            where position in (select position from final where type = any($3::text[]))
+            order by position limit $4
+         ) e on true`,
       [after.toString(), maxReadCount, types, limit],
     );
     const events = rows.filter((r) => r.position !== null).map(toRecorded);
@@ -285,7 +284,7 @@ export class PostgresEventStore implements EventStore {
     return {
       events,
       through: span.through === null ? after : BigInt(span.through),
-      full: span.window_full === true,
+      full: span.window_full,
     };
   }
 
