@@ -36,7 +36,7 @@ interface EventRow {
   type: string;
   data: Record<string, unknown>;
   metadata: Record<string, unknown>;
-  created_at: Date;
+  created_ms: number;
   safe_xmin: string;
 }
 
@@ -47,7 +47,13 @@ interface EventRow {
  */
 const appendedChannelName = 'ledger:postgres-appended';
 
-const eventColumns = 'position, transaction_id, event_id, stream_name, revision, type, data, metadata, created_at';
+/**
+ * created_at comes as epoch milliseconds (a float8, which pg reads with parseFloat): its
+ * timestamp text would go through pg's date parser, a regular expression per event, and
+ * subscribers read every event.
+ */
+const eventColumns =
+  'position, transaction_id, event_id, stream_name, revision, type, data, metadata, extract(epoch from created_at)::float8 * 1000 as created_ms';
 
 function toRecorded(row: EventRow): RecordedEvent {
   return {
@@ -58,7 +64,7 @@ function toRecorded(row: EventRow): RecordedEvent {
     streamName: row.stream_name,
     revision: BigInt(row.revision),
     position: BigInt(row.position),
-    createdAt: row.created_at,
+    createdAt: new Date(row.created_ms),
   };
 }
 
