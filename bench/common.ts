@@ -1,4 +1,5 @@
-/** What every benchmark shares: account ids, random picks, number formatting and verdicts. */
+/** What every benchmark shares: account ids, random picks, number formatting, verdicts and CPU readings. */
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const accountId = (i: number) => `acc-${i.toString().padStart(5, '0')}`;
 export const randomInt = (n: number) => Math.floor(Math.random() * n);
@@ -43,4 +44,40 @@ export function envNumber(name: string, fallback: number, min: number, max: numb
     process.exit(2);
   }
   return value;
+}
+
+/** Which processes a CPU reading counts: by pid and command name (as /proc/<pid>/stat gives it). */
+export type ProcessFilter = (pid: number, command: string) => boolean;
+/** The PostgreSQL server's processes on this machine. */
+export const isPostgres: ProcessFilter = (_pid, command) => command.startsWith('postgres');
+
+/** CPU ticks (1/100 s) each chosen process has used so far, by pid (Linux: from /proc). */
+export function cpuTicks(select: ProcessFilter): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (!select(Number(pid), stat.slice(stat.indexOf('(') + 1, close))) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(Number(pid), Number(fields[11]) + Number(fields[12])); // utime, stime
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks;
+}
+
+/** CPU seconds the chosen processes used since `before` (those that exited meanwhile are missed). */
+export function cpuSecondsSince(before: Map<number, number>, select: ProcessFilter): number {
+  let ticks = 0;
+  for (const [pid, now] of cpuTicks(select)) ticks += Math.max(0, now - (before.get(pid) ?? 0));
+  return ticks / 100;
+}
+
+/** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
+export function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3] - (fields[4] ?? 0), total };
 }

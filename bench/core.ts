@@ -22,7 +22,6 @@
  */
 import type { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { openAccount } from '../src/commands/account-commands';
 import { processBacklog } from '../src/commands/process-backlog';
@@ -31,7 +30,18 @@ import { loadConfig } from '../src/config';
 import { startTransferProcess, transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint } from '../src/db/checkpoints';
 import { startBackgroundWorker } from '../src/workers/supervisor';
-import { accountId, envNumber, fmt, percentile, randomInt, verdict } from './common';
+import {
+  accountId,
+  cpuSecondsSince,
+  cpuTicks,
+  envNumber,
+  fmt,
+  isPostgres,
+  machineCpu,
+  percentile,
+  randomInt,
+  verdict,
+} from './common';
 import { withScratchDatabase } from './scratch-database';
 import { PostgresEventStore } from '../src/eventstore/postgres';
 import type {
@@ -268,41 +278,9 @@ function profilePoolQueries(pool: Pool, store: ProfiledStore): void {
   };
 }
 
-/** CPU ticks used so far by each process named postgres (the server on this machine), by pid. */
-function postgresCpuTicks(): Map<string, number> {
-  const ticks = new Map<string, number>();
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue;
-      const fields = stat.slice(close + 2).split(' ');
-      ticks.set(pid, Number(fields[11]) + Number(fields[12])); // utime, stime
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks;
-}
-
-/** CPU seconds the postgres processes used since `before` (those that exited meanwhile are missed). */
-function postgresCpuSince(before: Map<string, number>): number {
-  let ticks = 0;
-  for (const [pid, now] of postgresCpuTicks()) ticks += Math.max(0, now - (before.get(pid) ?? 0));
-  return ticks / 100;
-}
-
-/** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
-function machineCpu(): { busy: number; total: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  return { busy: total - fields[3] - (fields[4] ?? 0), total };
-}
-
 interface CpuMarks {
   node: NodeJS.CpuUsage;
-  pg: Map<string, number>;
+  pg: Map<number, number>;
   machine: { busy: number; total: number };
   loopDelay: IntervalHistogram;
 }
@@ -310,7 +288,7 @@ interface CpuMarks {
 function cpuMarks(): CpuMarks {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
-  return { node: process.cpuUsage(), pg: postgresCpuTicks(), machine: machineCpu(), loopDelay };
+  return { node: process.cpuUsage(), pg: cpuTicks(isPostgres), machine: machineCpu(), loopDelay };
 }
 
 function profileReport(store: ProfiledStore, wallSeconds: number, marks: CpuMarks): void {
@@ -339,7 +317,7 @@ function profileReport(store: ProfiledStore, wallSeconds: number, marks: CpuMark
   );
   const nodeCpu = process.cpuUsage(marks.node);
   const nodePct = ((nodeCpu.user + nodeCpu.system) / 1e6 / wallSeconds) * 100;
-  const pgPct = (postgresCpuSince(marks.pg) / wallSeconds) * 100;
+  const pgPct = (cpuSecondsSince(marks.pg, isPostgres) / wallSeconds) * 100;
   const m = machineCpu();
   const machinePct = ((m.busy - marks.machine.busy) / Math.max(1, m.total - marks.machine.total)) * 100;
   marks.loopDelay.disable();

@@ -10,6 +10,10 @@
  * until every transfer it requested is terminal. Committed/s is the phase's COMMITTED
  * transfers over the time from its first request to its last commit, read from the event
  * store. Accept latency is autocannon's, per request (a batch request accepts many).
+ * Also printed per phase: the CPU the service, PostgreSQL and this load generator spent per
+ * committed transfer (from /proc), which says how far the machine is from a target when the
+ * machine is the limit, and whether a change made a transfer cheaper when run-to-run noise
+ * hides it in the rate.
  * BENCH_SERVICE_NODE_ARGS passes node flags to the service (e.g. `--cpu-prof`); BENCH_PHASES
  * picks phases by the start of their names (e.g. `single|batch of 500, hot`).
  */
@@ -20,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type { Pool } from 'pg';
 import { freePort } from '../src/net';
-import { accountId, envNumber, fmt, randomInt } from './common';
+import { accountId, cpuSecondsSince, cpuTicks, envNumber, fmt, isPostgres, machineCpu, randomInt } from './common';
 import { withScratchDatabase } from './scratch-database';
 
 const phaseSeconds = envNumber('BENCH_SECONDS', 10, 1, 3_600);
@@ -122,11 +126,16 @@ async function settledSince(pool: Pool, from: bigint): Promise<Settled> {
     terminal: string;
     last_commit: Date | null;
   }>(
-    `select count(*) filter (where type = 'TransferRequested') as requested,
+    `with requested as (
+       select stream_name from ledger_events where position > $1 and type = 'TransferRequested'
+     )
+     select (select count(*) from requested) as requested,
             count(*) filter (where type = 'TransferCommitted') as committed,
-            count(*) filter (where type in ('TransferCommitted', 'TransferRejected', 'TransferCancelled')) as terminal,
+            count(*) as terminal,
             max(created_at) filter (where type = 'TransferCommitted') as last_commit
-       from ledger_events where position > $1 and stream_name like 'transfer-%'`,
+       from ledger_events
+      where position > $1 and type in ('TransferCommitted', 'TransferRejected', 'TransferCancelled')
+        and stream_name in (select stream_name from requested)`,
     [from.toString()],
   );
   const r = rows[0];
@@ -138,7 +147,7 @@ async function settledSince(pool: Pool, from: bigint): Promise<Settled> {
   };
 }
 
-/** Waits until every transfer requested after `from` is terminal. */
+/** Waits until every transfer requested after `from` is terminal (counting only those transfers). */
 async function drained(pool: Pool, from: bigint): Promise<Settled> {
   const deadline = Date.now() + drainLimitMs;
   for (;;) {
@@ -165,8 +174,15 @@ interface Phase {
   p99TargetMs?: number;
 }
 
-async function runPhase(url: string, pool: Pool, phase: Phase): Promise<void> {
+async function runPhase(url: string, service: ChildProcess, pool: Pool, phase: Phase): Promise<void> {
   const from = await headPosition(pool);
+  const isService = (pid: number) => pid === service.pid;
+  const cpuAtStart = {
+    service: cpuTicks(isService),
+    pg: cpuTicks(isPostgres),
+    bench: process.cpuUsage(),
+    machine: machineCpu(),
+  };
   const startedMs = Date.now();
   const body = () =>
     JSON.stringify(
@@ -187,6 +203,9 @@ async function runPhase(url: string, pool: Pool, phase: Phase): Promise<void> {
     ],
   });
   const s = await drained(pool, from);
+  const cpuMs = (seconds: number) => ((seconds * 1000) / Math.max(1, s.committed)).toFixed(2);
+  const benchCpu = process.cpuUsage(cpuAtStart.bench);
+  const machine = machineCpu();
   const seconds = Math.max(s.lastCommitMs - startedMs, 1) / 1000;
   const committedPerSecond = s.committed / seconds;
   const met =
@@ -199,6 +218,11 @@ async function runPhase(url: string, pool: Pool, phase: Phase): Promise<void> {
   console.log(
     `    ${fmt(result.requests.total)} requests (${fmt(result.requests.average)}/s, ${phase.connections} connections), ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts; ` +
       `${fmt(s.requested)} transfers requested, ${fmt(s.committed)} committed, ${fmt(s.terminal - s.committed)} otherwise terminal, last commit ${seconds.toFixed(1)} s after the first request`,
+  );
+  console.log(
+    `    CPU per committed transfer: service ${cpuMs(cpuSecondsSince(cpuAtStart.service, isService))} ms, ` +
+      `postgres ${cpuMs(cpuSecondsSince(cpuAtStart.pg, isPostgres))} ms, this load generator ${cpuMs((benchCpu.user + benchCpu.system) / 1e6)} ms; ` +
+      `machine ${(((machine.busy - cpuAtStart.machine.busy) / Math.max(1, machine.total - cpuAtStart.machine.total)) * 100).toFixed(0)}% busy (both cores)`,
   );
 }
 
@@ -246,7 +270,8 @@ async function main(): Promise<void> {
       // BENCH_PHASES: a |-separated subset of the phases, by the start of their names (e.g. "single").
       const only = process.env.BENCH_PHASES?.split('|').map((p) => p.trim());
       for (const phase of phases) {
-        if (!only || only.some((o) => phase.name.startsWith(o))) await runPhase(service.url, pool, phase);
+        if (!only || only.some((o) => phase.name.startsWith(o)))
+          await runPhase(service.url, service.child, pool, phase);
       }
     } finally {
       service.child.kill('SIGTERM');
