@@ -92,7 +92,9 @@ function chooseProjections(names: string[], all: boolean, verb: string): Project
   if (names.length === 0) throw new UsageError(`name the projections to ${verb} (${projectionNames}), or give --all`);
   const unknown = names.filter((n) => !findProjection(n));
   if (unknown.length > 0) {
-    throw new UsageError(`unknown projection${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${projectionNames})`);
+    throw new UsageError(
+      `unknown projection${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${projectionNames})`,
+    );
   }
   return [...new Set(names)].map((n) => findProjection(n)!);
 }
@@ -158,12 +160,16 @@ async function replay(args: string[]): Promise<number> {
       });
       progress.finish(last);
       for (const d of found) {
-        process.stdout.write(`DIFF ${projection.name} ${d.table} only-in-${d.only} ${JSON.stringify(d.row, jsonSafe)}\n`);
+        process.stdout.write(
+          `DIFF ${projection.name} ${d.table} only-in-${d.only} ${JSON.stringify(d.row, jsonSafe)}\n`,
+        );
       }
       const perGroup = new Map<string, number>();
-      for (const d of found) perGroup.set(`${d.table} only-in-${d.only}`, (perGroup.get(`${d.table} only-in-${d.only}`) ?? 0) + 1);
+      for (const d of found)
+        perGroup.set(`${d.table} only-in-${d.only}`, (perGroup.get(`${d.table} only-in-${d.only}`) ?? 0) + 1);
       for (const [group, n] of perGroup) {
-        if (n >= maxReportedDifferences) process.stderr.write(`ledger: ${projection.name} ${group}: only the first ${n} rows are listed\n`);
+        if (n >= maxReportedDifferences)
+          process.stderr.write(`ledger: ${projection.name} ${group}: only the first ${n} rows are listed\n`);
       }
       differences += found.length;
     }
@@ -176,7 +182,8 @@ async function replay(args: string[]): Promise<number> {
     progress.abort();
     const what = values.verify ? 'verify' : 'replay';
     process.stderr.write(`ledger: ${what}${current && ` of ${current}`} failed: ${(err as Error).message}\n`);
-    if (!values.verify && current) process.stderr.write('ledger: run the same command again to resume where it stopped\n');
+    if (!values.verify && current)
+      process.stderr.write('ledger: run the same command again to resume where it stopped\n');
     return 2;
   } finally {
     await store?.close();

@@ -108,7 +108,9 @@ export class ProgressReporter {
     const total = Math.max(p.total, p.done);
     const eta = perSecond > 0 ? formatDuration((total - p.done) / perSecond) : '?';
     if (!this.tty) {
-      this.out.write(`${this.verb} ${this.projection}: ${p.done}/${total} events, ${rate(events, seconds)} events/s, ETA ${eta}\n`);
+      this.out.write(
+        `${this.verb} ${this.projection}: ${p.done}/${total} events, ${rate(events, seconds)} events/s, ETA ${eta}\n`,
+      );
       return;
     }
     const fraction = total === 0 ? 1 : p.done / total;

@@ -12,7 +12,12 @@ export interface Lease {
 }
 
 /** Takes or renews the lease; true when `owner` holds it afterwards. */
-export async function tryAcquireLease(db: Pool | PoolClient, name: string, owner: string, ttlMs: number): Promise<boolean> {
+export async function tryAcquireLease(
+  db: Pool | PoolClient,
+  name: string,
+  owner: string,
+  ttlMs: number,
+): Promise<boolean> {
   const { rows } = await db.query(
     `insert into ledger_leases (name, owner, expires_at) values ($1, $2, now() + $3::int * interval '1 millisecond')
      on conflict (name) do update set owner = excluded.owner, expires_at = excluded.expires_at
@@ -109,7 +114,7 @@ export function runLeased(options: {
     );
 
   const done = (async () => {
-    for (let failures = 0; !stopping.signal.aborted; ) {
+    for (let failures = 0; !stopping.signal.aborted;) {
       try {
         await runOnce();
         failures = 0;

@@ -29,7 +29,10 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-const localPostgresUrls = ['postgres://postgres@127.0.0.1:5432/postgres', `postgres://${os.userInfo().username}@127.0.0.1:5432/postgres`];
+const localPostgresUrls = [
+  'postgres://postgres@127.0.0.1:5432/postgres',
+  `postgres://${os.userInfo().username}@127.0.0.1:5432/postgres`,
+];
 
 export async function resolvePostgres(purpose = 'test'): Promise<ResolvedService> {
   const fromEnv = process.env.DATABASE_URL;
@@ -41,7 +44,9 @@ export async function resolvePostgres(purpose = 'test'): Promise<ResolvedService
     if (await answers(url)) return { url, source: 'local server' };
   }
   const dataDir = path.join(os.tmpdir(), `ledger-${purpose}-pg-${process.pid}-${Date.now()}`);
-  const server = await startEmbeddedPostgres(dataDir, { postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300'] });
+  const server = await startEmbeddedPostgres(dataDir, {
+    postgresFlags: ['-c', 'fsync=off', '-c', 'max_connections=300'],
+  });
   return {
     url: server.url,
     source: 'embedded, temporary',

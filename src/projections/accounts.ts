@@ -40,7 +40,10 @@ export const accountsProjection: Projection = {
   async apply(tx: PoolClient, events: RecordedEvent[], t: TableNames): Promise<void> {
     const ids = [...new Set(events.map((e) => parseAccountStream(e.streamName)!))];
     if (ids.length === 0) return;
-    const { rows } = await tx.query<Record<keyof AccountRow, unknown>>(`select * from ${t('rm_accounts')} where id = any($1)`, [ids]);
+    const { rows } = await tx.query<Record<keyof AccountRow, unknown>>(
+      `select * from ${t('rm_accounts')} where id = any($1)`,
+      [ids],
+    );
     const accounts = new Map<string, AccountRow>(rows.map((r) => [r.id as string, fromDb(r)]));
     const changed = new Set<string>();
     const entries: EntryRow[] = [];
@@ -153,8 +156,23 @@ export const accountsProjection: Projection = {
   },
 };
 
-function entry(row: AccountRow, e: RecordedEvent, transferId: string, direction: 'debit' | 'credit', amount: bigint, at: Date): EntryRow {
-  return { account_id: row.id, position: e.position, transfer_id: transferId, direction, amount, balance_after: row.posted, at };
+function entry(
+  row: AccountRow,
+  e: RecordedEvent,
+  transferId: string,
+  direction: 'debit' | 'credit',
+  amount: bigint,
+  at: Date,
+): EntryRow {
+  return {
+    account_id: row.id,
+    position: e.position,
+    transfer_id: transferId,
+    direction,
+    amount,
+    balance_after: row.posted,
+    at,
+  };
 }
 
 function fromDb(r: Record<keyof AccountRow, unknown>): AccountRow {

@@ -25,7 +25,11 @@ function eventTime(e: ReturnType<typeof parseAccountEvent>): Date {
  * the truth, so the result is always a state the account really passed through.
  * Null when the account did not exist yet.
  */
-export async function balanceAsOf(store: EventStore, accountId: string, asOf: Date): Promise<PointInTimeBalance | null> {
+export async function balanceAsOf(
+  store: EventStore,
+  accountId: string,
+  asOf: Date,
+): Promise<PointInTimeBalance | null> {
   let state = initialAccountState();
   let position = 0n;
   for (const recorded of await readWholeStream(store, accountStream(accountId))) {

@@ -8,7 +8,10 @@ export const maxReadYourWritesWaitMs = 5_000;
 const pollIntervalMs = 10;
 
 export class ProjectionBehind extends LedgerError {
-  constructor(readonly minPosition: bigint, readonly reached: bigint) {
+  constructor(
+    readonly minPosition: bigint,
+    readonly reached: bigint,
+  ) {
     super('PROJECTION_BEHIND', `the read model is at position ${reached}, not yet ${minPosition}`);
   }
 }

@@ -13,7 +13,9 @@ export function findProjection(name: string): Projection | undefined {
 }
 
 export function startProjections(store: EventStore, pool: Pool, logger: Logger): { stop(): Promise<void> } {
-  const running: RunningProjection[] = allProjections.map((projection) => startProjection({ projection, store, pool, logger }));
+  const running: RunningProjection[] = allProjections.map((projection) =>
+    startProjection({ projection, store, pool, logger }),
+  );
   return {
     async stop() {
       await Promise.all(running.map((r) => r.stop()));

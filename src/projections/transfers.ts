@@ -25,12 +25,42 @@ interface TransferRow {
 }
 
 const columns: (keyof TransferRow)[] = [
-  'id', 'source_account', 'destination_account', 'amount', 'currency', 'mode', 'status', 'reason', 'description',
-  'metadata', 'committed_amount', 'steps', 'created_at', 'updated_at', 'expires_at', 'version', 'position',
+  'id',
+  'source_account',
+  'destination_account',
+  'amount',
+  'currency',
+  'mode',
+  'status',
+  'reason',
+  'description',
+  'metadata',
+  'committed_amount',
+  'steps',
+  'created_at',
+  'updated_at',
+  'expires_at',
+  'version',
+  'position',
 ];
 const columnTypes = [
-  'text', 'text', 'text', 'bigint', 'text', 'text', 'text', 'text', 'text',
-  'jsonb', 'bigint', 'jsonb', 'timestamptz', 'timestamptz', 'timestamptz', 'bigint', 'bigint',
+  'text',
+  'text',
+  'text',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'bigint',
+  'jsonb',
+  'timestamptz',
+  'timestamptz',
+  'timestamptz',
+  'bigint',
+  'bigint',
 ];
 
 /** Transfers with their status, reason and every step with its time. */
@@ -44,7 +74,10 @@ export const transfersProjection: Projection = {
   async apply(tx: PoolClient, events: RecordedEvent[], t: TableNames): Promise<void> {
     const ids = [...new Set(events.map((e) => parseTransferStream(e.streamName)!))];
     if (ids.length === 0) return;
-    const { rows } = await tx.query<Record<keyof TransferRow, unknown>>(`select * from ${t('rm_transfers')} where id = any($1)`, [ids]);
+    const { rows } = await tx.query<Record<keyof TransferRow, unknown>>(
+      `select * from ${t('rm_transfers')} where id = any($1)`,
+      [ids],
+    );
     const transfers = new Map<string, TransferRow>(rows.map((r) => [r.id as string, fromDb(r)]));
     const changed = new Set<string>();
 

@@ -217,12 +217,7 @@ describe('hostile input', () => {
       400,
       'NOT_JSON',
     ],
-    [
-      'a form body',
-      () => request(api.app).post('/v1/transfers').type('form').send(valid),
-      400,
-      'NOT_JSON',
-    ],
+    ['a form body', () => request(api.app).post('/v1/transfers').type('form').send(valid), 400, 'NOT_JSON'],
     [
       'a JSON body in Latin-1',
       () =>

@@ -4,7 +4,11 @@ import { isTerminalTransferStatus, type TransferState } from '../../src/domain/t
 import { loadAccount, loadTransfer } from '../../src/commands/aggregates';
 import { openAccount } from '../../src/commands/account-commands';
 import { TransferCommands } from '../../src/commands/transfer-commands';
-import { startTransferProcess, type RunningTransferProcess, type TransferProcessOptions } from '../../src/commands/transfer-process';
+import {
+  startTransferProcess,
+  type RunningTransferProcess,
+  type TransferProcessOptions,
+} from '../../src/commands/transfer-process';
 import { PostgresEventStore } from '../../src/eventstore/postgres';
 import type { EventStore } from '../../src/eventstore/port';
 import { createLogger } from '../../src/logger';
@@ -31,7 +35,9 @@ export interface TestLedger {
   close(): Promise<void>;
 }
 
-export async function createTestLedger(options: { store?: (pg: PostgresEventStore) => EventStore } = {}): Promise<TestLedger> {
+export async function createTestLedger(
+  options: { store?: (pg: PostgresEventStore) => EventStore } = {},
+): Promise<TestLedger> {
   const db = await createTestDatabase(20);
   const pgStore = new PostgresEventStore(db.pool, { pollIntervalMs: 10 });
   const store = options.store ? options.store(pgStore) : pgStore;
@@ -46,7 +52,13 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
     transfers,
     clock,
     startProcess(overrides = {}) {
-      const p = startTransferProcess({ store, pool: db.pool, logger: testLogger, clock: () => clock.now, ...overrides });
+      const p = startTransferProcess({
+        store,
+        pool: db.pool,
+        logger: testLogger,
+        clock: () => clock.now,
+        ...overrides,
+      });
       processes.push(p);
       return p;
     },
@@ -59,7 +71,12 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
     async fund(accountId, amountMinor, currency = 'USD') {
       const funding = `funding-${currency}`;
       await openAccount(store, { accountId: funding, currency, overdraft: { kind: 'unlimited' }, now: clock.now });
-      const t = await transfers.requestTransfer({ transferId: `fund-${accountId}-${funded++}`, sourceAccount: funding, destinationAccount: accountId, amountMinor });
+      const t = await transfers.requestTransfer({
+        transferId: `fund-${accountId}-${funded++}`,
+        sourceAccount: funding,
+        destinationAccount: accountId,
+        amountMinor,
+      });
       const done = await ledger.waitForTerminal([t.transferId]);
       if (done.get(t.transferId)?.status !== 'COMMITTED') throw new Error(`funding ${accountId} did not commit`);
     },
@@ -79,7 +96,8 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
           if (isTerminalTransferStatus(state.status)) done.set(id, state);
         }
         if (done.size === transferIds.length) return done;
-        if (Date.now() > deadline) throw new Error(`${transferIds.length - done.size} transfers not terminal after ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`${transferIds.length - done.size} transfers not terminal after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },
@@ -88,7 +106,8 @@ export async function createTestLedger(options: { store?: (pg: PostgresEventStor
       for (;;) {
         const { state } = await loadTransfer(store, transferId);
         if (state.status === status) return state;
-        if (Date.now() > deadline) throw new Error(`transfer ${transferId} is ${state.status}, not ${status}, after ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`transfer ${transferId} is ${state.status}, not ${status}, after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -29,7 +29,11 @@ const orderBy: Record<ReadModelTable, string> = {
 };
 
 /** Every row of a read-model table (or of its copy `physical`), ordered by primary key. */
-export async function dumpTable(db: Pool | PoolClient, table: ReadModelTable, physical: string = table): Promise<Row[]> {
+export async function dumpTable(
+  db: Pool | PoolClient,
+  table: ReadModelTable,
+  physical: string = table,
+): Promise<Row[]> {
   const { rows } = await db.query<Row>(`select * from ${physical} order by ${orderBy[table]}`);
   return rows;
 }
@@ -82,7 +86,7 @@ export async function readAllEvents(ledger: TestLedger, timeoutMs = 20_000): Pro
   const target = await lastWrittenPosition(ledger.db.pool);
   const deadline = Date.now() + timeoutMs;
   const all: RecordedEvent[] = [];
-  for (let after = 0n; ; ) {
+  for (let after = 0n; ;) {
     const page = await ledger.store.readAll({ after, maxCount: maxReadCount });
     all.push(...page);
     if (page.length > 0) after = page[page.length - 1].position;
@@ -128,7 +132,11 @@ export function foldReadModels(events: RecordedEvent[]): ReadModels {
     const transferId = parseTransferStream(e.streamName);
     if (transferId !== null) {
       const before = transfers.get(transferId)?.state ?? initialTransferState();
-      transfers.set(transferId, { state: evolveTransfer(before, parseTransferEvent(e)), version: e.revision, position: e.position });
+      transfers.set(transferId, {
+        state: evolveTransfer(before, parseTransferEvent(e)),
+        version: e.revision,
+        position: e.position,
+      });
     }
   }
 
@@ -170,7 +178,11 @@ export function foldReadModels(events: RecordedEvent[]): ReadModels {
   });
   rmAccounts.sort((a, b) => byText(a.id as string, b.id as string));
   rmTransfers.sort((a, b) => byText(a.id as string, b.id as string));
-  entries.sort((a, b) => byText(a.account_id as string, b.account_id as string) || Number(BigInt(a.position as string) - BigInt(b.position as string)));
+  entries.sort(
+    (a, b) =>
+      byText(a.account_id as string, b.account_id as string) ||
+      Number(BigInt(a.position as string) - BigInt(b.position as string)),
+  );
   return { rm_accounts: rmAccounts, rm_account_entries: entries, rm_transfers: rmTransfers };
 }
 
