@@ -234,7 +234,9 @@ export const operations: readonly Operation[] = [
     description:
       'Validated at once (shape, money rules, accounts, currency). Outcomes that depend on balances and account ' +
       'state (insufficient funds, a frozen or closed account) are decided by the transfer flow and end as ' +
-      'REJECTED with a reason. Re-submitting an id returns that transfer (Idempotent-Replayed: true).',
+      'REJECTED with a reason, on the balance when the hold is placed: funds another transfer brings count once ' +
+      'that transfer is COMMITTED, so request a transfer that needs them after that (Prefer: wait answers then); ' +
+      'sent earlier, it may be REJECTED. Re-submitting an id returns that transfer (Idempotent-Replayed: true).',
     tag: 'Transfers',
     headers: ['Idempotency-Key', 'Prefer'],
     body: { schema: transferBody, maxBytes: maxBodyBytes },
@@ -252,7 +254,8 @@ export const operations: readonly Operation[] = [
       'CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_IN_USE) and the others go on. With an ' +
       'Idempotency-Key K, item i is idempotent under "K#i": repeating the batch finds the same transfers. ' +
       'Ledger-Position is set when at least one item was accepted; Idempotent-Replayed when every accepted item ' +
-      'was made by an earlier request.',
+      'was made by an earlier request. Items are decided as separate transfers: one does not wait for the funds ' +
+      'another item brings.',
     tag: 'Transfers',
     headers: ['Idempotency-Key'],
     body: { schema: batchBody, maxBytes: maxBatchBodyBytes },
