@@ -39,8 +39,13 @@ const singleTarget = 2_500;
 const singleP99TargetMs = 50;
 const batchTarget = 15_000;
 
+interface Service {
+  url: string;
+  child: ChildProcess;
+}
+
 /** The service as `npm start` runs it, on the scratch database. */
-async function startService(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+async function startService(databaseUrl: string): Promise<Service> {
   const port = await freePort();
   // BENCH_SERVICE_NODE_ARGS: extra node flags for the service, e.g. --cpu-prof to profile it.
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -174,9 +179,9 @@ interface Phase {
   p99TargetMs?: number;
 }
 
-async function runPhase(url: string, service: ChildProcess, pool: Pool, phase: Phase): Promise<void> {
+async function runPhase(service: Service, pool: Pool, phase: Phase): Promise<void> {
   const from = await headPosition(pool);
-  const isService = (pid: number) => pid === service.pid;
+  const isService = (pid: number) => pid === service.child.pid;
   const cpuAtStart = {
     service: cpuTicks(isService),
     pg: cpuTicks(isPostgres),
@@ -191,7 +196,7 @@ async function runPhase(url: string, service: ChildProcess, pool: Pool, phase: P
         : { transfers: Array.from({ length: batchSize }, () => transferBody(phase.hot)) },
     );
   const result = await autocannon({
-    url: `${url}${phase.route}`,
+    url: `${service.url}${phase.route}`,
     method: 'POST',
     connections: phase.connections,
     duration: phaseSeconds,
@@ -270,8 +275,7 @@ async function main(): Promise<void> {
       // BENCH_PHASES: a |-separated subset of the phases, by the start of their names (e.g. "single").
       const only = process.env.BENCH_PHASES?.split('|').map((p) => p.trim());
       for (const phase of phases) {
-        if (!only || only.some((o) => phase.name.startsWith(o)))
-          await runPhase(service.url, service.child, pool, phase);
+        if (!only || only.some((o) => phase.name.startsWith(o))) await runPhase(service, pool, phase);
       }
     } finally {
       service.child.kill('SIGTERM');
