@@ -26,9 +26,9 @@ export interface CatchUpLoop {
 const maxReadBackoffMs = 5_000;
 
 /**
- * A poll-based catch-up subscription: read a batch after the position read through so
- * far, hand it over with how far it reached, repeat. The next batch is read while the handler works on this one, so
- * catching up costs max(read, handle) per batch rather than their sum.
+ * A poll-based catch-up subscription: read a batch after the position read through so far,
+ * hand it over with how far it reached, repeat. The next batch is read while the handler
+ * works on this one, so catching up costs max(read, handle) per batch rather than their sum.
  */
 export function runCatchUp(loop: CatchUpLoop): Subscription {
   const abort = new AbortController();

@@ -336,8 +336,8 @@ export class EventStoreDbEventStore implements EventStore {
               await waitForActivity(subscription, abort.signal);
               continue;
             }
-            if (batch.through === delivered) continue;
-            await options.handler(batch.events, batch.through!);
+            if (batch.through === undefined || batch.through === delivered) continue;
+            await options.handler(batch.events, batch.through);
             delivered = batch.through;
             attempt = 0;
           }

@@ -7,9 +7,9 @@ import { liveTables, type Projection, type TableNames } from './projection';
 export const projectionBatchSize = 2_000;
 /**
  * A projection reads at most every 50 ms while it keeps up. Read at once, its batches are
- * the few events of one append, and a transfer's row is written twice (requested, then
- * settled a few ms later) with every index; 50 ms apart, most transfers arrive settled and
- * are written once. Measured in bench:http: about 5-10% more transfers/s over the whole
+ * the few events of one append, and every transfer's row is written twice (requested, then
+ * settled a few ms later) with every index; 50 ms apart, a transfer settled within that time
+ * is written once. Measured in bench:http: about 5-10% more transfers/s over the whole
  * service. Reads that come back full are not held back, so a projection catching up is not slowed.
  */
 export const projectionReadIntervalMs = 50;

@@ -24,44 +24,27 @@ interface TransferRow {
   position: bigint;
 }
 
-const columns: (keyof TransferRow)[] = [
-  'id',
-  'source_account',
-  'destination_account',
-  'amount',
-  'currency',
-  'mode',
-  'status',
-  'reason',
-  'description',
-  'metadata',
-  'committed_amount',
-  'steps',
-  'created_at',
-  'updated_at',
-  'expires_at',
-  'version',
-  'position',
-];
-const columnTypes = [
-  'text',
-  'text',
-  'text',
-  'bigint',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'jsonb',
-  'bigint',
-  'jsonb',
-  'timestamptz',
-  'timestamptz',
-  'timestamptz',
-  'bigint',
-  'bigint',
-];
+/** Each column's SQL type, in the order rows are written. */
+const columnTypes: Record<keyof TransferRow, string> = {
+  id: 'text',
+  source_account: 'text',
+  destination_account: 'text',
+  amount: 'bigint',
+  currency: 'text',
+  mode: 'text',
+  status: 'text',
+  reason: 'text',
+  description: 'text',
+  metadata: 'jsonb',
+  committed_amount: 'bigint',
+  steps: 'jsonb',
+  created_at: 'timestamptz',
+  updated_at: 'timestamptz',
+  expires_at: 'timestamptz',
+  version: 'bigint',
+  position: 'bigint',
+};
+const columns = Object.keys(columnTypes) as (keyof TransferRow)[];
 
 /** Transfers with their status, reason and every step with its time. */
 export const transfersProjection: Projection = {
@@ -152,7 +135,7 @@ export const transfersProjection: Projection = {
     const params = columns.map((c) => out.map((r) => toDb(r[c])));
     await tx.query(
       `insert into ${t('rm_transfers')} as t (${columns.join(', ')})
-       select * from unnest(${columnTypes.map((type, i) => `$${i + 1}::${type}[]`).join(', ')})
+       select * from unnest(${columns.map((c, i) => `$${i + 1}::${columnTypes[c]}[]`).join(', ')})
        on conflict (id) do update set ${columns
          .filter((c) => c !== 'id')
          .map((c) => `${c} = excluded.${c}`)

@@ -257,6 +257,34 @@ export function describeEventStoreContract(adapter: string, makeHarness: () => P
         expect(got.map((e) => e.id)).toEqual([...before, ...after].map((e) => e.id));
       });
 
+      it('hands over each event with the time it was written, as every read gives it', async () => {
+        const start = await store.headPosition();
+        const writtenFrom = Date.now();
+        await store.append(stream('timed'), [...events(1, 'Other'), ...events(1, 'Picked')], NO_STREAM);
+        const writtenTo = Date.now();
+        const stored = await store.readStream(stream('timed'));
+        const all = new Collector((e) => e.streamName === stream('timed'));
+        const typed = new Collector((e) => e.streamName === stream('timed'));
+        const subs = [
+          store.subscribe({ after: start, handler: all.handler }),
+          store.subscribe({ after: start, eventTypes: ['Picked'], handler: typed.handler }),
+        ];
+        try {
+          await all.waitFor(2);
+          await typed.waitFor(1);
+        } finally {
+          await Promise.all(subs.map((s) => s.stop()));
+        }
+        const times = (list: RecordedEvent[]) => list.map((e) => e.createdAt.getTime());
+        expect(times(all.received)).toEqual(times(stored));
+        expect(times(typed.received)).toEqual(times(stored).slice(1));
+        // The server's clock, read to the millisecond (a second of leeway for a remote server).
+        for (const at of times(stored)) {
+          expect(at).toBeGreaterThanOrEqual(writtenFrom - 1_000);
+          expect(at).toBeLessThanOrEqual(writtenTo + 1_000);
+        }
+      });
+
       it('resumes after a stored position without repeating or skipping', async () => {
         const start = await store.headPosition();
         const batch = events(6);
