@@ -17,158 +17,22 @@
  * BENCH_SERVICE_NODE_ARGS passes node flags to the service (e.g. `--cpu-prof`); BENCH_PHASES
  * picks phases by the start of their names (e.g. `single|batch of 500, hot`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import type { Pool } from 'pg';
-import { freePort } from '../src/net';
-import { accountId, cpuSecondsSince, cpuTicks, envNumber, fmt, isPostgres, machineCpu, randomInt } from './common';
+import { cpuSecondsSince, cpuTicks, envNumber, fmt, isPostgres, machineCpu } from './common';
 import { withScratchDatabase } from './scratch-database';
+import { drained, drainLimitMs, headPosition, type Service, setUp, startService, transferBody } from './service';
 
 const phaseSeconds = envNumber('BENCH_SECONDS', 10, 1, 3_600);
 const accountCount = envNumber('BENCH_ACCOUNTS', 10_000, 2, 1_000_000);
 const singleConnections = envNumber('BENCH_CONNECTIONS', 64, 1, 10_000);
 const batchConnections = 4;
 const batchSize = 500;
-const drainLimitMs = 120_000;
-const setupConcurrency = 32;
-const fundingBatch = 1_000;
 const singleTarget = 2_500;
 const singleP99TargetMs = 50;
 const batchTarget = 15_000;
-
-interface Service {
-  url: string;
-  child: ChildProcess;
-}
-
-/** The service as `npm start` runs it, on the scratch database. */
-async function startService(databaseUrl: string): Promise<Service> {
-  const port = await freePort();
-  // BENCH_SERVICE_NODE_ARGS: extra node flags for the service, e.g. --cpu-prof to profile it.
-  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(__dirname, '..', 'src', 'main.js')], {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: String(port),
-      PG_POOL_MAX: '20',
-      RATE_LIMIT_REQUESTS: '0',
-      API_KEYS: '',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let waited = 0; waited < 60_000; waited += 200) {
-    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`);
-    const ready = await fetch(`${url}/health/ready`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return { url, child };
-    await sleep(200);
-  }
-  child.kill('SIGKILL');
-  throw new Error('the service did not become ready within 60 s');
-}
-
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  if (res.status >= 300) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function setUp(url: string, pool: Pool): Promise<void> {
-  const started = performance.now();
-  await post(`${url}/v1/accounts`, { id: 'funding', currency: 'EUR', overdraft: 'unlimited' });
-  await post(`${url}/v1/accounts`, { id: 'hot', currency: 'EUR' });
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: setupConcurrency }, async () => {
-      while (next < accountCount) await post(`${url}/v1/accounts`, { id: accountId(next++), currency: 'EUR' });
-    }),
-  );
-  const from = await headPosition(pool);
-  const transfers = Array.from({ length: accountCount }, (_, i) => ({
-    sourceAccount: 'funding',
-    destinationAccount: accountId(i),
-    amount: '1000000.00',
-  }));
-  transfers.push({ sourceAccount: 'funding', destinationAccount: 'hot', amount: '1000000000000.00' });
-  for (let i = 0; i < transfers.length; i += fundingBatch) {
-    await post(`${url}/v1/transfers/batch`, { transfers: transfers.slice(i, i + fundingBatch) });
-  }
-  await drained(pool, from);
-  console.log(
-    `setup: opened and funded ${fmt(accountCount + 1)} accounts in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
-  );
-}
-
-async function headPosition(pool: Pool): Promise<bigint> {
-  const { rows } = await pool.query<{ p: string | null }>('select max(position)::text as p from ledger_events');
-  return BigInt(rows[0].p ?? '0');
-}
-
-interface Settled {
-  requested: number;
-  committed: number;
-  terminal: number;
-  lastCommitMs: number;
-}
-
-async function settledSince(pool: Pool, from: bigint): Promise<Settled> {
-  const { rows } = await pool.query<{
-    requested: string;
-    committed: string;
-    terminal: string;
-    last_commit: Date | null;
-  }>(
-    `with requested as (
-       select stream_name from ledger_events where position > $1 and type = 'TransferRequested'
-     )
-     select (select count(*) from requested) as requested,
-            count(*) filter (where type = 'TransferCommitted') as committed,
-            count(*) as terminal,
-            max(created_at) filter (where type = 'TransferCommitted') as last_commit
-       from ledger_events
-      where position > $1 and type in ('TransferCommitted', 'TransferRejected', 'TransferCancelled')
-        and stream_name in (select stream_name from requested)`,
-    [from.toString()],
-  );
-  const r = rows[0];
-  return {
-    requested: Number(r.requested),
-    committed: Number(r.committed),
-    terminal: Number(r.terminal),
-    lastCommitMs: r.last_commit?.getTime() ?? 0,
-  };
-}
-
-/** Waits until every transfer requested after `from` is terminal (counting only those transfers). */
-async function drained(pool: Pool, from: bigint): Promise<Settled> {
-  const deadline = Date.now() + drainLimitMs;
-  for (;;) {
-    const s = await settledSince(pool, from);
-    if (s.terminal >= s.requested) return s;
-    if (Date.now() > deadline)
-      throw new Error(`${s.requested - s.terminal} transfers not terminal after ${drainLimitMs / 1000} s`);
-    await sleep(100);
-  }
-}
-
-function transferBody(hot: boolean): { sourceAccount: string; destinationAccount: string; amount: string } {
-  const to = randomInt(accountCount);
-  const from = hot ? 'hot' : accountId((to + 1 + randomInt(accountCount - 1)) % accountCount);
-  return { sourceAccount: from, destinationAccount: accountId(to), amount: `${1 + randomInt(100)}.${randomInt(10)}0` };
-}
 
 interface Phase {
   name: string;
@@ -192,8 +56,8 @@ async function runPhase(service: Service, pool: Pool, phase: Phase): Promise<voi
   const body = () =>
     JSON.stringify(
       phase.route === '/v1/transfers'
-        ? transferBody(phase.hot)
-        : { transfers: Array.from({ length: batchSize }, () => transferBody(phase.hot)) },
+        ? transferBody(phase.hot, accountCount)
+        : { transfers: Array.from({ length: batchSize }, () => transferBody(phase.hot, accountCount)) },
     );
   const result = await autocannon({
     url: `${service.url}${phase.route}`,
@@ -239,7 +103,7 @@ async function main(): Promise<void> {
     const pool = db.pool(2);
     const service = await startService(db.url);
     try {
-      await setUp(service.url, pool);
+      await setUp(service.url, pool, accountCount);
       const phases: Phase[] = [
         {
           name: 'single, uniform',

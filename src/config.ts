@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import { type ApiKey, parseApiKeys } from './api/api-keys';
+import { integrationEventTypes, isIntegrationEventType } from './integration/messages';
+import {
+  type BridgeSettings,
+  defaultCloudEventsSource,
+  defaultKafkaClientId,
+  defaultPartitions,
+  defaultTopics,
+} from './integration/settings';
 
 /** Optional URL-ish variables: empty strings count as unset. */
 const optionalString = z
@@ -29,6 +37,43 @@ export const defaultHttpPort = 8081;
  * the lower the latency to COMMITTED and the projection lag under full load.
  */
 const defaultIngressMaxBacklog = 1_000;
+
+/** Kafka's own rule for topic names. */
+const kafkaTopicName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be 1-249 letters, digits, dots, underscores or hyphens')
+  .refine((name) => name !== '.' && name !== '..', 'must not be . or ..');
+
+/** Comma-separated host:port list; empty or unset: the bridge is off. */
+const kafkaBrokers = optionalString.pipe(
+  z
+    .string()
+    .transform((text, ctx) => {
+      const brokers = text.split(',').map((b) => b.trim());
+      const bad = brokers.filter((b) => !/^[A-Za-z0-9.-]+:[0-9]{1,5}$/.test(b));
+      if (bad.length > 0)
+        ctx.addIssue({ code: 'custom', message: `each broker must be host:port, not ${JSON.stringify(bad)}` });
+      return brokers;
+    })
+    .optional(),
+);
+
+/** `all`, or a comma-separated list of integration event types. */
+const bridgeEventTypes = z
+  .string()
+  .trim()
+  .default('all')
+  .transform((text, ctx) => {
+    if (text === 'all' || text === '') return integrationEventTypes;
+    const types = [...new Set(text.split(',').map((t) => t.trim()))];
+    for (const type of types) {
+      if (!isIntegrationEventType(type)) {
+        ctx.addIssue({ code: 'custom', message: `unknown integration event type ${JSON.stringify(type)}` });
+      }
+    }
+    return types.filter(isIntegrationEventType);
+  });
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -66,6 +111,14 @@ const configSchema = z.object({
   PG_POOL_MAX: wholeNumber(1, 200, 10),
   HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
   HTTP_PORT: wholeNumber(0, 65_535, defaultHttpPort),
+  KAFKA_BROKERS: kafkaBrokers,
+  KAFKA_CLIENT_ID: z.string().trim().min(1).max(255).default(defaultKafkaClientId),
+  KAFKA_TOPIC_TRANSFERS: kafkaTopicName.default(defaultTopics.transfers),
+  KAFKA_TOPIC_ACCOUNTS: kafkaTopicName.default(defaultTopics.accounts),
+  KAFKA_TOPIC_PARTITIONS: wholeNumber(1, 10_000, defaultPartitions),
+  KAFKA_REPLICATION_FACTOR: wholeNumber(1, 100, 1),
+  BRIDGE_EVENT_TYPES: bridgeEventTypes,
+  BRIDGE_SOURCE: z.string().trim().min(1).max(1_000).default(defaultCloudEventsSource),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 });
@@ -81,6 +134,8 @@ export type Config = {
   rateLimit: { requests: number; windowSeconds: number };
   /** Accepted transfers the transfer process may be behind before ingress waits; 0 turns admission control off. */
   ingressMaxBacklog: number;
+  /** The Kafka bridge; undefined (off) when KAFKA_BROKERS is unset. */
+  bridge: BridgeSettings | undefined;
   dataDir: string;
   pgPoolMax: number;
   httpHost: string;
@@ -109,6 +164,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: c.API_KEYS,
     rateLimit: { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS },
     ingressMaxBacklog: c.INGRESS_MAX_BACKLOG,
+    bridge: c.KAFKA_BROKERS && {
+      brokers: c.KAFKA_BROKERS,
+      clientId: c.KAFKA_CLIENT_ID,
+      topics: { transfers: c.KAFKA_TOPIC_TRANSFERS, accounts: c.KAFKA_TOPIC_ACCOUNTS },
+      partitions: c.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: c.KAFKA_REPLICATION_FACTOR,
+      eventTypes: c.BRIDGE_EVENT_TYPES,
+      source: c.BRIDGE_SOURCE,
+    },
     dataDir: c.LEDGER_DATA_DIR,
     pgPoolMax: c.PG_POOL_MAX,
     httpHost: c.HTTP_HOST,

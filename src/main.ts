@@ -34,8 +34,11 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
   const transfers = new TransferCommands(eventStore, { backlog });
   // The transfer process and the projections each run in a thread of their own, so their
   // batches neither hold up HTTP requests nor each other.
+  if (config.bridge === undefined)
+    logger.info('Kafka bridge off: KAFKA_BROKERS is not set, no integration events are published');
+  const roles = backgroundRoles.filter((role) => role !== 'bridge' || config.bridge !== undefined);
   const workers = await Promise.all(
-    backgroundRoles.map((role) =>
+    roles.map((role) =>
       startBackgroundWorker(
         {
           role,
@@ -43,16 +46,30 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
           eventStoreUrl: config.eventStoreUrl,
           pgPoolMax: config.pgPoolMax,
           logLevel: logger.level,
+          bridge: config.bridge,
         },
         logger,
       ),
     ),
   );
-  const subscriberLag = watchSubscriberLag({ store: eventStore, pool: database.pool, logger });
+  const subscriberLag = watchSubscriberLag({
+    store: eventStore,
+    pool: database.pool,
+    logger,
+    bridge: config.bridge !== undefined,
+  });
   const expiry = startExpirySweeper(transfers, database.pool, logger);
   const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
   logAccessPolicy(access, logger);
-  const app = createApp({ store: eventStore, pool: database.pool, transfers, redis, access, logger });
+  const app = createApp({
+    store: eventStore,
+    pool: database.pool,
+    transfers,
+    redis,
+    access,
+    logger,
+    bridge: config.bridge,
+  });
   const http = await startHttpServer(app, { host: config.httpHost, port: config.httpPort }, logger);
   logger.info('ledger started');
   let stopped: Promise<void> | undefined;

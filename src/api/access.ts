@@ -29,17 +29,21 @@ const maxPresentedKeyLength = 256;
 /** RFC 6750 b64token. */
 const bearerCredentials = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 /** Account commands that change who may move money: freeze, unfreeze, close. */
-const adminPath = /^\/v1\/accounts\/[^/]+\/(freeze|unfreeze|close)\/?$/i;
+const adminCommandPath = /^\/v1\/accounts\/[^/]+\/(freeze|unfreeze|close)\/?$/i;
+/** Operators' views and actions, whatever the method. */
+const adminAreaPath = /^\/v1\/admin(\/|$)/i;
 
 /**
- * The scope a request needs: GET and HEAD read; POST to /v1/accounts/{id}/freeze, unfreeze
- * or close is admin; every other request writes. Case-insensitive and trailing-slash
- * tolerant like the router, so no spelling of an admin route reaches it as a mere write.
+ * The scope a request needs: anything under /v1/admin is admin; GET and HEAD read; POST to
+ * /v1/accounts/{id}/freeze, unfreeze or close is admin; every other request writes.
+ * Case-insensitive and trailing-slash tolerant like the router, so no spelling of an admin
+ * route reaches it as a mere read or write.
  */
 export function requiredScope(method: string, path: string): ApiScope {
+  if (adminAreaPath.test(path)) return 'admin';
   const m = method.toUpperCase();
   if (m === 'GET' || m === 'HEAD') return 'read';
-  return adminPath.test(path) ? 'admin' : 'write';
+  return adminCommandPath.test(path) ? 'admin' : 'write';
 }
 
 /** Who sent a request, as far as its Authorization header says. */

@@ -9,6 +9,7 @@ import { type ApiDeps, apiContext } from './context';
 import { problemHandler, routeNotFound } from './problems';
 import { requestContext } from './request-context';
 import { accountRoutes } from './routes/accounts';
+import { adminRoutes } from './routes/admin';
 import { docsRoutes } from './routes/docs';
 import { operationsRoutes } from './routes/operations';
 import { seedRoutes } from './routes/seed';
@@ -33,6 +34,7 @@ export function createApp(deps: ApiDeps): Express {
   accountRoutes(routes, ctx);
   seedRoutes(routes, ctx);
   operationsRoutes(routes, ctx);
+  adminRoutes(routes, ctx);
   docsRoutes(routes);
   app.use(routes);
   app.use(routeNotFound);

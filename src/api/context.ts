@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { AccountDirectory } from '../commands/account-directory';
 import type { TransferCommands } from '../commands/transfer-commands';
 import type { EventStore } from '../eventstore/port';
+import type { BridgeSettings } from '../integration/settings';
 import type { Logger } from '../logger';
 import type { AccessOptions } from './access';
 
@@ -19,6 +20,8 @@ export interface ApiDeps {
   /** The time commands are stamped with; the wall clock unless a test sets it. */
   clock?: () => Date;
   logger: Logger;
+  /** The Kafka bridge's settings, for /asyncapi.json; absent when the bridge is off. */
+  bridge?: BridgeSettings;
 }
 
 /** ApiDeps as the routes use them. */
@@ -31,6 +34,8 @@ export interface ApiContext {
   logger: Logger;
   /** Account currencies, to read a transfer's amount before the transfer is requested. */
   directory: AccountDirectory;
+  /** The Kafka bridge's settings; absent when the bridge is off. */
+  bridge?: BridgeSettings;
 }
 
 export function apiContext(deps: ApiDeps): ApiContext {
@@ -42,5 +47,6 @@ export function apiContext(deps: ApiDeps): ApiContext {
     now: deps.clock ?? (() => new Date()),
     logger: deps.logger,
     directory: new AccountDirectory(deps.store),
+    bridge: deps.bridge,
   };
 }

@@ -9,7 +9,7 @@
  * 422 for validated input, 503 and Retry-After for Ledger-Min-Position, 401/403/429 behind
  * access control, 500 everywhere, and the headers every response carries.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { maxBatchTransfers } from '../commands/transfer-commands';
 import type { DomainErrorCode } from '../domain/errors';
 import { maxBatchBodyBytes, maxBodyBytes } from './body';
@@ -34,7 +34,7 @@ import type { idempotentReplayedHeader } from './transfer-intake';
 
 export type HttpMethod = 'get' | 'post';
 
-export type Tag = 'Accounts' | 'Transfers' | 'Seed routes' | 'Operations';
+export type Tag = 'Accounts' | 'Transfers' | 'Seed routes' | 'Operations' | 'Admin';
 
 /** Request headers a route reads (components.parameters in the document). */
 export type RequestHeader = typeof idempotencyKeyHeader | 'Prefer' | typeof minPositionHeaderName;
@@ -71,6 +71,10 @@ export interface Operation {
 }
 
 const written: readonly ResponseHeader[] = ['Ledger-Position'];
+
+const asyncApiDocument = z.record(z.string(), z.unknown()).meta({
+  description: 'An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0).',
+});
 
 const accountWritten = (description: string): ResponseSpec => ({
   description,
@@ -372,6 +376,20 @@ export const operations: readonly Operation[] = [
     },
   },
 
+  // ---- admin --------------------------------------------------------------------------
+  {
+    method: 'get',
+    path: '/v1/admin/bridge',
+    operationId: 'bridgeStatus',
+    summary: 'The Kafka bridge',
+    description:
+      'Who runs the bridge (one instance at a time), its checkpoint against the head, and what it last saw of the ' +
+      'broker: the same from every instance.',
+    tag: 'Admin',
+    query: emptyQuery,
+    responses: { 200: { description: "The bridge's state.", body: responses.bridgeStatus } },
+  },
+
   // ---- operations ---------------------------------------------------------------------
   {
     method: 'get',
@@ -412,6 +430,22 @@ export const operations: readonly Operation[] = [
       200: {
         description: 'OpenAPI 3.1, generated from the schemas that validate the requests.',
         body: responses.openApiDocument,
+      },
+    },
+  },
+  {
+    method: 'get',
+    path: '/asyncapi.json',
+    operationId: 'asyncApiDocument',
+    summary: 'The AsyncAPI document of the Kafka messages',
+    description:
+      'What the Kafka bridge publishes: topics, keys, headers, the data of each integration event type, ordering ' +
+      'and delivery. It describes the configured bridge, or, when the bridge is off, what it publishes by default.',
+    tag: 'Operations',
+    responses: {
+      200: {
+        description: 'AsyncAPI 3.0, generated from the schemas the bridge validates its messages with.',
+        body: asyncApiDocument,
       },
     },
   },

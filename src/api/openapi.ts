@@ -391,6 +391,7 @@ const tags: readonly { name: Tag; description: string }[] = [
   { name: 'Transfers', description: 'Moving money between accounts of one currency, one by one or in batches.' },
   { name: 'Seed routes', description: "The seed system's routes, in its shapes, so its clients work unchanged." },
   { name: 'Operations', description: 'Health, metrics and this documentation. Public.' },
+  { name: 'Admin', description: "Operators' views; the admin scope." },
 ];
 
 const kib = (bytes: number) => `${bytes / 1024} KiB`;
@@ -421,12 +422,13 @@ and statements can lag.
 
 **Access.** When API keys are configured (API_KEYS), every /v1 and /api/v1 operation needs
 \`Authorization: Bearer <key>\`, and the key needs the scope the operation lists: \`read\` for GET and HEAD,
-\`admin\` to freeze, unfreeze or close an account, \`write\` for every other POST. \`admin\` grants every scope;
+\`admin\` to freeze, unfreeze or close an account and for everything under /v1/admin, \`write\` for every other
+POST. \`admin\` grants every scope;
 \`write\` does not imply \`read\`. Without a valid key: 401 UNAUTHORIZED; without the scope: 403 FORBIDDEN. With no
 API keys configured the API is open to anyone who can reach it. Requests to /v1 and /api/v1 are rate limited per
 API key (per client address when open; RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW_SECONDS, 0 turns it off):
 429 RATE_LIMITED with Retry-After, and RateLimit-* headers on every response. /health, /metrics,
-/openapi.json and /docs are public.`;
+/openapi.json, /asyncapi.json (the Kafka messages) and /docs are public.`;
 
 function buildDocument(): Json {
   return {

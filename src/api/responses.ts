@@ -169,7 +169,9 @@ export const seedHealth = z.strictObject({
 export const liveness = z.strictObject({ status: z.literal('UP') });
 
 export const readiness = z.strictObject({
-  status: health.meta({ description: 'UP when every dependency is UP.' }),
+  status: health.meta({
+    description: 'UP when every dependency is UP; the Kafka bridge is reported but does not count (see bridge).',
+  }),
   components: z
     .record(
       z.string(),
@@ -181,7 +183,28 @@ export const readiness = z.strictObject({
         }),
       }),
     )
-    .meta({ description: 'Each dependency: database, eventStore, and redis when the service uses one.' }),
+    .meta({
+      description:
+        'Each dependency: database, eventStore, redis when the service uses one, and bridge when the Kafka bridge is ' +
+        'on. bridge is DOWN while no instance holds it or its broker is unreachable; it never makes the service ' +
+        'unready: transfers are still taken, and published once the broker is back.',
+    }),
+});
+
+export const bridgeStatus = z.strictObject({
+  enabled: z.boolean().meta({ description: 'Whether this instance is configured with KAFKA_BROKERS.' }),
+  running: z.boolean().meta({ description: 'Whether some instance holds the bridge now (its lease).' }),
+  owner: z.string().nullable().meta({ description: "The lease holder's id; null when nobody holds it." }),
+  leaseExpiresAt: timestamp.nullable(),
+  checkpoint: ledgerPosition.meta({ description: 'Every event up to here is acknowledged by the broker.' }),
+  head: ledgerPosition.meta({ description: 'The last event-store position subscribers can read now.' }),
+  lagPositions: ledgerPosition.meta({ description: 'head − checkpoint.' }),
+  lagSeconds: z.number().min(0).meta({ description: 'Age of the oldest event not yet published; 0 when caught up.' }),
+  brokerUp: z.boolean().nullable().meta({
+    description: 'Whether the last produce (or topic check) reached the broker; null before the first.',
+  }),
+  lastError: z.string().nullable().meta({ description: 'The last produce error (a driver message, no payload).' }),
+  lastErrorAt: timestamp.nullable(),
 });
 
 export const openApiDocument = z

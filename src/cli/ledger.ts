@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiKeyEntry, apiKeyNamePattern, apiKeyNameRule, generateApiKey, parseScopes } from '../api/api-keys';
 import { ConfigError, loadConfig } from '../config';
 import { openDatabase } from '../db/database';
 import { openEventStore } from '../eventstore';
 import type { EventStore } from '../eventstore/port';
+import { kafkaLogSummary, kafkaVersion, PortInUseError, startKafkaBroker } from '../integration/kafka-broker';
 import { createLogger } from '../logger';
 import { allProjections, findProjection } from '../projections';
 import type { Projection } from '../projections/projection';
@@ -30,6 +32,12 @@ commands:
                                      API_KEYS entry to add for it, which holds only the key's SHA-256.
                                      scopes: read, write, admin joined with + (admin grants every scope,
                                      write does not include read), e.g. ledger api-key payouts read+write
+  kafka [--port N]                   run a single-node Apache Kafka ${kafkaVersion} broker (KRaft mode) in the
+                                     foreground, data in <LEDGER_DATA_DIR>/kafka (.data/kafka by default).
+                                     Needs Java 17+ and Maven: the broker's jars come from Maven Central into
+                                     ~/.m2 (kafka/pom.xml). Once it is up, prints the line to start the
+                                     service with, KAFKA_BROKERS=127.0.0.1:<port>; Ctrl-C stops it.
+                                     --port: 9092 by default (exit code 2 if taken); 0 picks a free port
   help                               print this text
 
 projections: ${projectionNames}
@@ -52,6 +60,8 @@ export async function run(argv: string[]): Promise<number> {
         return await replay(rest);
       case 'api-key':
         return apiKey(rest);
+      case 'kafka':
+        return await kafka(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -74,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-type Flags = Record<string, { type: 'boolean'; short?: string }>;
+type Flags = Record<string, { type: 'boolean' | 'string'; short?: string }>;
 
 /** node:util parseArgs, strict; its errors (unknown flags, stray arguments) become usage errors. */
 function parse<T extends Flags>(args: string[], options: T, allowPositionals: boolean) {
@@ -118,6 +128,59 @@ function apiKey(args: string[]): number {
     `API key for ${name}, shown only now (hand it to the client; the ledger keeps only its hash):\n  ${key}\n` +
       `Add this entry to API_KEYS (entries are comma-separated) and restart the ledger:\n  ${apiKeyEntry(name, scopes.scopes, key)}\n`,
   );
+  return 0;
+}
+
+const defaultKafkaPort = 9092;
+
+/**
+ * A Kafka broker in the foreground until SIGINT or SIGTERM, which stop it cleanly. Stdout
+ * gets one line, KAFKA_BROKERS=...; what a person watching wants to know goes to stderr.
+ */
+async function kafka(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const portText = values.port ?? String(defaultKafkaPort);
+  const port = Number(portText);
+  if (!/^[0-9]+$/.test(portText) || port > 65_535) throw new UsageError(`--port must be 0-65535, not ${portText}`);
+  const dataDir = path.resolve(loadConfig().dataDir, 'kafka');
+  const say = (line: string) => process.stderr.write(`ledger kafka: ${line}\n`);
+
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+  });
+  say(`starting Kafka ${kafkaVersion} with its data in ${dataDir}…`);
+  const starting = startKafkaBroker({ dataDir, port, log: say });
+  starting.catch(() => undefined); // awaited in the race below
+  let broker: Awaited<typeof starting> | undefined;
+  try {
+    broker = await Promise.race([starting, stopSignal.then(() => undefined)]);
+  } catch (err) {
+    if (err instanceof PortInUseError) {
+      say(`port ${err.port} is taken (another Kafka?): give another with --port N, or --port 0 for a free one`);
+    } else {
+      say(`Kafka did not start: ${(err as Error).message}`);
+    }
+    return 2;
+  }
+  if (broker === undefined) {
+    // A broker still starting is ended by startKafkaBroker's exit hook as this process exits.
+    say('interrupted before Kafka was up');
+    return 130;
+  }
+  say(`Kafka ${kafkaVersion} is up on ${broker.brokers} (log: ${broker.logFile}); Ctrl-C stops it`);
+  process.stdout.write(`KAFKA_BROKERS=${broker.brokers}\n`);
+  const ended = await Promise.race([stopSignal, broker.exited.then(() => 'exited' as const)]);
+  if (ended === 'exited') {
+    say(`Kafka ended by itself; its log ${broker.logFile} says:\n${kafkaLogSummary(broker.logFile)}`);
+    return 2;
+  }
+  say(`${ended}: stopping Kafka…`);
+  await broker.stop();
+  say('Kafka stopped');
   return 0;
 }
 
@@ -198,11 +261,14 @@ function jsonSafe(_key: string, value: unknown): unknown {
 
 if (require.main === module) {
   // Ctrl-C: end a redrawn progress line; a killed replay resumes when run again.
-  process.once('SIGINT', () => {
-    if (process.stdout.isTTY) process.stdout.write('\n');
-    process.stderr.write('ledger: interrupted (a replay resumes where it stopped when run again)\n');
-    process.exit(130);
-  });
+  // (`ledger kafka` handles its own signals: it stops the broker before it exits.)
+  if (process.argv[2] !== 'kafka') {
+    process.once('SIGINT', () => {
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      process.stderr.write('ledger: interrupted (a replay resumes where it stopped when run again)\n');
+      process.exit(130);
+    });
+  }
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: Error) => {

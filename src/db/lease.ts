@@ -88,7 +88,8 @@ export function runLeased(options: {
   onError: (err: unknown, delayMs: number) => void;
   restartOnError?: boolean;
   leaseTtlMs?: number;
-  start: (lease: Lease) => Promise<{ stop(): Promise<void>; readonly done: Promise<void> }>;
+  /** `stop` is aborted when stop() is called, for work that waits before it can return. */
+  start: (lease: Lease, stop: AbortSignal) => Promise<{ stop(): Promise<void>; readonly done: Promise<void> }>;
 }): LeasedWork {
   const stopping = new AbortController();
   const runOnce = () =>
@@ -96,7 +97,7 @@ export function runLeased(options: {
       options.pool,
       options.name,
       async (lease) => {
-        const subscription = await options.start(lease);
+        const subscription = await options.start(lease, stopping.signal);
         const end = () => void subscription.stop();
         lease.lost.addEventListener('abort', end, { once: true });
         stopping.signal.addEventListener('abort', end, { once: true });

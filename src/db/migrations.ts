@@ -416,10 +416,24 @@ end
 $fn$;
 `;
 
+const bridgeStatus = `
+-- What the Kafka bridge's owner last saw of the broker, for operators (health, admin view).
+-- Written when the broker's state changes, not per batch; the checkpoint and the lease say the rest.
+create table ledger_bridge_status (
+  name          text primary key,
+  owner         text not null,
+  broker_up     boolean not null,
+  last_error    text,
+  last_error_at timestamptz,
+  updated_at    timestamptz not null default now()
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event store', sql: eventStore },
   { version: 2, name: 'transfer process state', sql: processState },
   { version: 3, name: 'leases', sql: leases },
   { version: 4, name: 'read models', sql: readModels },
   { version: 5, name: 'set-based append', sql: setBasedAppend },
+  { version: 6, name: 'bridge status', sql: bridgeStatus },
 ];

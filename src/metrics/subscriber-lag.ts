@@ -1,5 +1,6 @@
 /**
- * How far each checkpointed subscriber (the transfer process, every projection) is behind
+ * How far each checkpointed subscriber (the transfer process, every projection, the Kafka
+ * bridge when it is on) is behind
  * the event store, computed when /metrics is scraped from its stored checkpoint, so a
  * stalled or dead subscriber shows its growing lag instead of the last value it reported.
  */
@@ -11,11 +12,12 @@ import type { EventStore } from '../eventstore/port';
 import type { Logger } from '../logger';
 import { allProjections } from '../projections';
 import { checkpointName } from '../projections/runner';
+import { bridgeName } from '../integration/settings';
 
 /** A scrape waits this long for the lag; past it the series is left out of that scrape. */
 export const lagSampleTimeoutMs = 1_000;
 
-type Kind = 'process' | 'projection';
+type Kind = 'process' | 'projection' | 'bridge';
 
 interface Subscriber {
   kind: Kind;
@@ -81,11 +83,30 @@ lagGauge(
   (lag) => lag.seconds,
 );
 
+lagGauge(
+  'bridge',
+  'ledger_bridge_lag_positions',
+  'Event-store positions between the head and what the Kafka bridge has published (acknowledged by the broker)',
+  (lag) => lag.positions,
+);
+lagGauge(
+  'bridge',
+  'ledger_bridge_lag_seconds',
+  'Age of the oldest event the Kafka bridge has not yet published; 0 when caught up',
+  (lag) => lag.seconds,
+);
+
 /**
- * Reports the lag of the transfer process and of every projection whose checkpoints are in
- * `pool`, until stopped.
+ * Reports the lag of the transfer process, of every projection and (with `bridge`) of the
+ * Kafka bridge, whose checkpoints are in `pool`, until stopped.
  */
-export function watchSubscriberLag(options: { store: EventStore; pool: Pool; logger: Logger; processName?: string }): {
+export function watchSubscriberLag(options: {
+  store: EventStore;
+  pool: Pool;
+  logger: Logger;
+  processName?: string;
+  bridge?: boolean;
+}): {
   stop(): void;
 } {
   const processName = options.processName ?? transferProcessName;
@@ -96,6 +117,7 @@ export function watchSubscriberLag(options: { store: EventStore; pool: Pool; log
     subscribers: [
       { kind: 'process', label: processName, checkpoint: processName },
       ...allProjections.map((p): Subscriber => ({ kind: 'projection', label: p.name, checkpoint: checkpointName(p) })),
+      ...(options.bridge ? [{ kind: 'bridge', label: 'kafka', checkpoint: bridgeName } satisfies Subscriber] : []),
     ],
   };
   watches.add(source);

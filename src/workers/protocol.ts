@@ -5,7 +5,10 @@
  */
 import type { MetricsSnapshot } from '../metrics/registry';
 
-export const backgroundRoles = ['transfer-process', 'projections'] as const;
+import type { BridgeSettings } from '../integration/settings';
+
+/** The bridge runs only when Kafka is configured. */
+export const backgroundRoles = ['transfer-process', 'projections', 'bridge'] as const;
 export type BackgroundRole = (typeof backgroundRoles)[number];
 
 /** Given to the worker as its workerData. The database is migrated before any worker starts. */
@@ -15,6 +18,8 @@ export interface WorkerSettings {
   eventStoreUrl: string | undefined;
   pgPoolMax: number;
   logLevel: string;
+  /** The bridge role's settings. */
+  bridge?: BridgeSettings;
 }
 
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; requestId: number };

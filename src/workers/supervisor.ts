@@ -29,6 +29,8 @@ export interface BackgroundWorker {
   readonly role: BackgroundRole;
   /** Stops the role at a checkpoint and ends the thread (terminated past workerStopTimeoutMs). */
   stop(): Promise<void>;
+  /** Ends the thread at once, mid-batch, as a crash would; it is restarted like any thread that dies. */
+  kill(): Promise<void>;
 }
 
 export interface SupervisorOptions {
@@ -140,5 +142,9 @@ export async function startBackgroundWorker(
     await exited;
     clearTimeout(timer);
   };
-  return { role: settings.role, stop: () => (stopped ??= stop()) };
+  const kill = async () => {
+    const worker = current;
+    if (worker) await worker.terminate();
+  };
+  return { role: settings.role, stop: () => (stopped ??= stop()), kill };
 }

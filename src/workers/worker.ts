@@ -8,7 +8,10 @@ import { startTransferProcess } from '../commands/transfer-process';
 import { openPool } from '../db/database';
 import { openEventStore } from '../eventstore';
 import { instrumentEventStore } from '../eventstore/instrumented';
-import { createLogger } from '../logger';
+import type { Pool } from 'pg';
+import type { EventStore } from '../eventstore/port';
+import { startBridge } from '../integration/bridge';
+import { createLogger, type Logger } from '../logger';
 import { metricsRegistry, type MetricsSnapshot } from '../metrics/registry';
 import { startProjections } from '../projections';
 import type { FromWorker, ToWorker, WorkerSettings } from './protocol';
@@ -17,10 +20,7 @@ async function run(settings: WorkerSettings, port: MessagePort): Promise<void> {
   const logger = createLogger(settings.logLevel).child({ worker: settings.role });
   const pool = openPool(settings.databaseUrl, settings.pgPoolMax, logger);
   const store = instrumentEventStore(openEventStore(settings, pool, logger));
-  const role =
-    settings.role === 'transfer-process'
-      ? startTransferProcess({ store, pool, logger, restartOnError: true })
-      : startProjections(store, pool, logger);
+  const role = startRole(settings, store, pool, logger);
   const send = (message: FromWorker) => port.postMessage(message);
 
   port.on('message', (message: ToWorker) => {
@@ -47,6 +47,23 @@ async function run(settings: WorkerSettings, port: MessagePort): Promise<void> {
       );
   });
   send({ type: 'ready' });
+}
+
+function startRole(settings: WorkerSettings, store: EventStore, pool: Pool, logger: Logger): { stop(): Promise<void> } {
+  switch (settings.role) {
+    case 'transfer-process':
+      return startTransferProcess({ store, pool, logger, restartOnError: true });
+    case 'projections':
+      return startProjections(store, pool, logger);
+    case 'bridge': {
+      if (settings.bridge === undefined) throw new Error('the bridge role needs its settings');
+      return startBridge({ store, pool, logger, settings: settings.bridge });
+    }
+    default: {
+      const _exhaustive: never = settings.role;
+      return _exhaustive;
+    }
+  }
 }
 
 if (!isMainThread && parentPort) {

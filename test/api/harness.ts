@@ -8,6 +8,7 @@ import request from 'supertest';
 import type { AccessOptions } from '../../src/api/access';
 import { createApp } from '../../src/api/app';
 import { instrumentEventStore } from '../../src/eventstore/instrumented';
+import type { BridgeSettings } from '../../src/integration/settings';
 import { watchSubscriberLag } from '../../src/metrics/subscriber-lag';
 import { startProjections } from '../../src/projections';
 import { createTestLedger, type TestLedger, testLogger } from '../support/ledger';
@@ -34,6 +35,8 @@ export interface ApiOptions {
   redis?: Redis;
   /** The API key the harness's own helpers (open, fund) send when access control is on. */
   helperKey?: string;
+  /** The Kafka bridge's settings, as the service passes them (the bridge itself is not started). */
+  bridge?: BridgeSettings;
 }
 
 export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
@@ -49,6 +52,7 @@ export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
     logger: testLogger,
     ...(options.access !== undefined && { access: options.access }),
     ...(options.redis !== undefined && { redis: options.redis }),
+    ...(options.bridge !== undefined && { bridge: options.bridge }),
   });
   const asHelper = (req: request.Test) =>
     options.helperKey === undefined ? req : req.set('Authorization', `Bearer ${options.helperKey}`);

@@ -86,6 +86,7 @@ const isProtectedPath = (p: string) => /^\/(v1|api\/v1)(\/|$)/.test(p);
 
 /** The rule of API.md "Access", written out here independently of access.ts. */
 function expectedScope(method: string, p: string): ApiScope {
+  if (p.startsWith('/v1/admin/')) return 'admin';
   if (method === 'get' || method === 'head') return 'read';
   return /^\/v1\/accounts\/\{id\}\/(freeze|unfreeze|close)$/.test(p) ? 'admin' : 'write';
 }

@@ -4,7 +4,13 @@ import { Client, Pool } from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../../src/db/url';
 import { redisLocation } from '../../src/redis/client';
-import { eventStoreDbAvailability, eventStoreDbHowToRun, resolvePostgres, resolveRedis } from './services';
+import {
+  eventStoreDbAvailability,
+  eventStoreDbHowToRun,
+  resolveKafka,
+  resolvePostgres,
+  resolveRedis,
+} from './services';
 
 declare global {
   var __ledgerStopServices: (() => Promise<void>) | undefined;
@@ -13,11 +19,21 @@ declare global {
 /**
  * Once per `jest` run: find or start PostgreSQL, and build a migrated template database
  * that each test file clones into a database of its own; find or start Redis, which test
- * files share, each under a key prefix of its own.
+ * files share, each under a key prefix of its own; find or start Kafka, which test files
+ * share, each with topics of its own.
  */
 export default async function globalSetup(): Promise<void> {
-  const pg = await resolvePostgres();
   const runId = `${process.pid}_${Date.now().toString(36)}`;
+  // Kafka is the slowest to start (a JVM; Maven the first time): it starts while the rest is set up.
+  const kafkaStarting = resolveKafka({
+    brokers: process.env.KAFKA_BROKERS || undefined,
+    dataDir: path.join(os.tmpdir(), `ledger-test-kafka-${runId}`),
+    removeDataDir: true,
+    log: (line) => process.stderr.write(`\n[test services] Kafka: ${line}`),
+  });
+  kafkaStarting.catch(() => undefined); // awaited below; a failure before that must not go unhandled
+
+  const pg = await resolvePostgres();
   const template = `ledger_tpl_${runId}`;
   const admin = new Client({ connectionString: pg.url });
   await admin.connect();
@@ -38,8 +54,11 @@ export default async function globalSetup(): Promise<void> {
     removeServerDir: true,
   });
   process.env.LEDGER_TEST_REDIS_URL = redis.url;
+  const kafka = await kafkaStarting;
+  process.env.LEDGER_TEST_KAFKA_BROKERS = kafka.brokers;
   process.stderr.write(`\n[test services] PostgreSQL: ${pg.source} (template ${template})\n`);
   process.stderr.write(`[test services] Redis: ${redis.source} (${redisLocation(redis.url)})\n`);
+  process.stderr.write(`[test services] Kafka: ${kafka.source} (${kafka.brokers})\n`);
   const esdb = eventStoreDbAvailability();
   process.stderr.write(
     esdb.skipReason
@@ -57,5 +76,6 @@ export default async function globalSetup(): Promise<void> {
     await c.end();
     await pg.stop?.();
     await redis.stop();
+    await kafka.stop();
   };
 }

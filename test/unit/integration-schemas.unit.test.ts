@@ -1,0 +1,144 @@
+/**
+ * The JSON Schemas of the integration events: the committed copies in schemas/events/ are
+ * what the code generates now, one file per type and nothing else; each schema is valid
+ * draft 2020-12, accepts the data the bridge produces and refuses what zod refuses.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { eventSchemaId, integrationEventJsonSchemas } from '../../src/integration/json-schemas';
+import { type IntegrationEventType, integrationEvents, integrationEventTypes } from '../../src/integration/messages';
+
+const schemaDirectory = path.resolve(__dirname, '../../schemas/events');
+const generated = integrationEventJsonSchemas();
+
+describe('schemas/events/', () => {
+  it('is what the code generates now: one file per type, and nothing else', () => {
+    const files = readdirSync(schemaDirectory);
+    const wanted = integrationEventTypes.map((type) => `${type}.json`);
+    const problems = [
+      ...wanted.filter((file) => !files.includes(file)).map((file) => `${file} is missing`),
+      ...files.filter((file) => !wanted.includes(file)).map((file) => `${file} is of no type`),
+      ...integrationEventTypes
+        .filter((type) => files.includes(`${type}.json`))
+        .filter((type) => {
+          const committed: unknown = JSON.parse(readFileSync(path.join(schemaDirectory, `${type}.json`), 'utf8'));
+          return !isDeepStrictEqual(committed, generated[type]);
+        })
+        .map((type) => `${type}.json is out of date`),
+    ];
+    if (problems.length > 0) throw new Error(`schemas/events/: ${problems.join('; ')}. Run npm run schemas.`);
+  });
+});
+
+// ---- samples, written by hand as the bridge produces them -----------------------------
+
+const balance = {
+  accountId: 'alice',
+  currency: 'EUR',
+  posted: '87.50',
+  held: '0.00',
+  available: '87.50',
+  asOf: '2025-03-14T10:30:00.030Z',
+  position: '1206',
+};
+
+const account = {
+  id: 'alice',
+  currency: 'EUR',
+  status: 'open',
+  overdraft: 'none',
+  balance,
+  metadata: { customer: 'c-4711' },
+  createdAt: '2025-03-14T09:00:00.000Z',
+  version: 3,
+};
+
+const transfer = {
+  id: 't-1001',
+  sourceAccount: 'alice',
+  destinationAccount: 'bob',
+  amount: '12.50',
+  currency: 'EUR',
+  mode: 'immediate',
+  status: 'COMMITTED',
+  description: 'order 1001',
+  createdAt: '2025-03-14T10:30:00.000Z',
+  updatedAt: '2025-03-14T10:30:00.033Z',
+  steps: [
+    { status: 'REQUESTED', at: '2025-03-14T10:30:00.000Z' },
+    { status: 'HELD', at: '2025-03-14T10:30:00.015Z' },
+    { status: 'CREDITED', at: '2025-03-14T10:30:00.024Z' },
+    { status: 'COMMITTED', at: '2025-03-14T10:30:00.033Z' },
+  ],
+};
+
+const balanceChanged = { ...balance, transferId: 't-1001', movement: 'debited', amount: '12.50' };
+
+type Sample = Record<string, unknown>;
+
+/** A valid sample of each type's data, and ways to break it. */
+function samplesOf(type: IntegrationEventType): { valid: Sample; broken: Record<string, Sample> } {
+  const data = integrationEvents[type].data;
+  if (data === integrationEvents['ledger.account.balance-changed.v1'].data) {
+    return {
+      valid: balanceChanged,
+      broken: {
+        'an amount as a number': { ...balanceChanged, amount: 12.5 },
+        'an unknown movement': { ...balanceChanged, movement: 'moved' },
+        'no transferId': { ...balanceChanged, transferId: undefined },
+      },
+    };
+  }
+  if (integrationEvents[type].topic === 'accounts') {
+    return {
+      valid: account,
+      broken: {
+        'a balance amount as a number': { ...account, balance: { ...balance, posted: 87.5 } },
+        'an unknown status': { ...account, status: 'dormant' },
+        'a field more': { ...account, owner: 'alice' },
+      },
+    };
+  }
+  return {
+    valid: transfer,
+    broken: {
+      'an amount as a number': { ...transfer, amount: 12.5 },
+      'a currency that is not ISO 4217': { ...transfer, currency: 'EURO' },
+      'a time that is not RFC 3339': { ...transfer, updatedAt: '14/03/2025 10:30' },
+      'a field more': { ...transfer, fee: '0.10' },
+    },
+  };
+}
+
+const withoutUndefined = (sample: Sample) => JSON.parse(JSON.stringify(sample)) as Sample;
+
+describe.each(integrationEventTypes)('the JSON Schema of %s', (type) => {
+  const schema = generated[type];
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(ajv);
+  const validate = ajv.compile(schema);
+  const { valid, broken } = samplesOf(type);
+
+  it('names itself', () => {
+    expect(schema).toMatchObject({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: eventSchemaId(type),
+      title: type,
+    });
+  });
+
+  it('accepts the data the bridge produces, as zod does', () => {
+    expect(integrationEvents[type].data.safeParse(valid).error?.issues ?? []).toEqual([]);
+    validate(valid);
+    expect(validate.errors ?? []).toEqual([]);
+  });
+
+  it.each(Object.keys(broken))('refuses %s, as zod does', (how) => {
+    const sample = withoutUndefined(broken[how]);
+    expect(integrationEvents[type].data.safeParse(sample).success).toBe(false);
+    expect(validate(sample)).toBe(false);
+  });
+});
