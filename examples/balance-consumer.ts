@@ -2,7 +2,7 @@
  * An example consumer of the ledger's integration events: a kafkajs consumer group that
  * keeps every account's balance from `ledger.account.balance-changed.v1` messages.
  *
- *   KAFKA_BROKERS=127.0.0.1:9092 npx ts-node examples/balance-consumer.ts
+ *   KAFKA_BROKERS=127.0.0.1:9092 npm run example:consumer
  *
  * What it shows a consumer must do:
  * - read the CloudEvent from the Kafka record (binary mode) with the `cloudevents` SDK;

@@ -96,8 +96,6 @@ function headersOf(type: IntegrationEventType, source: string): Json {
       format: 'date-time',
       description: 'When the event was appended to the event store (RFC 3339).',
     },
-    ce_datacontenttype: { type: 'string', const: dataContentType, description: 'The media type of the data.' },
-    ce_partitionkey: { ...idText, description: `The record's key. ${channels[integrationEvents[type].topic].key}` },
     [ledgerHeaders.stream]: {
       type: 'string',
       pattern: transferMessage ? '^transfer-.+$' : '^account-.+$',
@@ -343,8 +341,6 @@ export function exampleMessage(
       ce_source: source,
       ce_subject: example.subject,
       ce_time: example.time,
-      ce_datacontenttype: dataContentType,
-      ce_partitionkey: example.key,
       [ledgerHeaders.stream]: stream(example.subject),
       [ledgerHeaders.revision]: String(example.revision),
       [ledgerHeaders.position]: String(example.position),
@@ -389,9 +385,9 @@ the Transfer, and BalanceChanged), so a consumer never needs to call back.
 
 **Records.** The key is an account id: the account's for \`ledger.account.*\`, the transfer's source account's for
 \`ledger.transfer.*\`. The value is the event's data as JSON (UTF-8). The headers, all strings, are the CloudEvents
-attributes (\`ce_specversion\`, \`ce_id\`, \`ce_type\`, \`ce_source\`, \`ce_subject\`, \`ce_time\`,
-\`ce_datacontenttype\`, \`ce_partitionkey\`, and \`content-type\`) and where the event came from: \`ledger_stream\`,
-\`ledger_revision\`, \`ledger_position\`.
+attributes (\`ce_specversion\`, \`ce_id\`, \`ce_type\`, \`ce_source\`, \`ce_subject\`, \`ce_time\`, and
+\`content-type\` for datacontenttype) and where the event came from: \`ledger_stream\`, \`ledger_revision\`,
+\`ledger_position\`.
 
 **Order.** Per key: every message about an account is on one partition, in the order of the account's events; the
 messages of transfers are in event-store order per source account. There is no order across keys.

@@ -26,6 +26,12 @@ import { IntegrationViews } from './views';
 
 /** Events read per batch: a batch is one round of produce requests and one checkpoint write. */
 export const bridgeBatchSize = 2_000;
+/**
+ * While it keeps up, the bridge reads at most this often. Read at once, a batch is the few
+ * events of one append, and each costs a produce round trip and a checkpoint write; 50 ms
+ * apart, they share them. A batch read full is not held back.
+ */
+export const bridgeReadIntervalMs = 50;
 export const produceBackoffMs = { first: 100, max: 5_000 };
 
 const produced = new Counter({
@@ -100,6 +106,7 @@ export function startBridge(options: BridgeOptions): LeasedWork {
       const subscription = store.subscribe({
         after,
         maxBatchSize: options.batchSize ?? bridgeBatchSize,
+        minReadIntervalMs: bridgeReadIntervalMs,
         handler: async (events, through) => {
           const messages = (await views.map(events)).filter((m) => published.has(m.type));
           const outgoing: OutgoingMessage[] = messages.map((m) => toKafkaMessage(m, settings));

@@ -6,7 +6,6 @@
  * request in flight (so a retry never overtakes the request before it: per-partition order
  * holds), Java-compatible key hashing (a Java consumer computes the same partition).
  */
-import { CloudEvent, Kafka as KafkaBinding } from 'cloudevents';
 import { type Admin, Kafka, logLevel as KafkaLogLevel, type LogEntry, Partitioners, type Producer } from 'kafkajs';
 import type { Logger } from '../logger';
 import type { IntegrationEvent } from './mapper';
@@ -41,38 +40,39 @@ const produceTimeoutMs = 10_000;
 /** kafkajs's own retries of one request; the bridge retries beyond them, for ever, with backoff. */
 const clientRetries = { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 };
 
-/** The integration event as a CloudEvent in the Kafka binding's binary mode, plus the ledger's headers. */
+/**
+ * The integration event as a CloudEvent in the Kafka protocol binding's binary mode: the
+ * data is the value, `content-type` its datacontenttype, each attribute a `ce_` header, and
+ * the key the account id (the binding's partitionkey, not repeated as a header); plus the
+ * ledger's headers, where the event came from.
+ *
+ * Written out rather than built with the SDK's CloudEvent and Kafka.binary: those cost
+ * about 20 µs a message (the constructor copies and freezes the event, the binding walks
+ * its properties), a sixth of the service's whole CPU per transfer at seven messages each,
+ * for ten headers. The SDK stays the reference: the tests read messages back with its
+ * Kafka.toEvent, as the example consumer does.
+ */
 export function toKafkaMessage(
   event: IntegrationEvent,
   settings: Pick<BridgeSettings, 'topics' | 'source'>,
 ): OutgoingMessage {
   const { source } = event;
-  // Built from typed parts the bridge made itself; the SDK's per-event JSON Schema check is left off (half the cost).
-  const cloudEvent = new CloudEvent(
-    {
-      specversion: cloudEventsSpecVersion,
-      id: source.id,
-      type: event.type,
-      source: settings.source,
-      subject: event.subject,
-      time: source.createdAt.toISOString(),
-      datacontenttype: 'application/json',
-      partitionkey: event.key,
-      data: event.data,
-    },
-    false,
-  );
-  const binary = KafkaBinding.binary(cloudEvent);
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(binary.headers)) if (typeof value === 'string') headers[name] = value;
-  headers[ledgerHeaders.stream] = source.streamName;
-  headers[ledgerHeaders.revision] = source.revision.toString();
-  headers[ledgerHeaders.position] = source.position.toString();
   return {
     topic: settings.topics[integrationEvents[event.type].topic],
     key: event.key,
     value: JSON.stringify(event.data),
-    headers,
+    headers: {
+      'content-type': 'application/json',
+      ce_specversion: cloudEventsSpecVersion,
+      ce_id: source.id,
+      ce_type: event.type,
+      ce_source: settings.source,
+      ce_subject: event.subject,
+      ce_time: source.createdAt.toISOString(),
+      [ledgerHeaders.stream]: source.streamName,
+      [ledgerHeaders.revision]: source.revision.toString(),
+      [ledgerHeaders.position]: source.position.toString(),
+    },
     timestamp: String(source.createdAt.getTime()),
   };
 }

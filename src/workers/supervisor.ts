@@ -8,7 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { Counter } from 'prom-client';
 import type { Logger } from '../logger';
 import { addMetricsSource, type MetricsSnapshot } from '../metrics/registry';
-import type { BackgroundRole, FromWorker, ToWorker, WorkerSettings } from './protocol';
+import {
+  type BackgroundRole,
+  type FromWorker,
+  roleResourceLimits,
+  type ToWorker,
+  type WorkerSettings,
+} from './protocol';
 
 export const firstRestartDelayMs = 1_000;
 export const maxRestartDelayMs = 30_000;
@@ -78,7 +84,11 @@ export async function startBackgroundWorker(
 
   const spawn = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(entry.filename, { workerData: settings, execArgv: entry.execArgv });
+      const worker = new Worker(entry.filename, {
+        workerData: settings,
+        execArgv: entry.execArgv,
+        resourceLimits: roleResourceLimits[settings.role],
+      });
       const startedAt = Date.now();
       let ready = false;
       current = worker;

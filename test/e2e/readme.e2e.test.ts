@@ -1,28 +1,64 @@
 /**
  * The README's quick-start calls, run as written (only the base URL is this test's) against
- * the whole service, so the README cannot drift from what the service does.
+ * the whole service, so the README cannot drift from what the service does; with the Kafka
+ * bridge on, as the README shows it, and the README's example message checked against the
+ * one that really arrives.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningLedger } from '../../src/main';
+import { defaultTopics } from '../../src/integration/settings';
+import { collectMessages, type Received, testBridgeSettings } from '../support/kafka';
 import { startTestService, type TestService } from '../support/service';
 
 let service: TestService;
 let ledger: RunningLedger;
+const bridge = testBridgeSettings();
 
 beforeAll(async () => {
-  service = await startTestService();
+  service = await startTestService({
+    KAFKA_BROKERS: bridge.brokers.join(','),
+    KAFKA_TOPIC_TRANSFERS: bridge.topics.transfers,
+    KAFKA_TOPIC_ACCOUNTS: bridge.topics.accounts,
+  });
   ledger = service.ledger;
 });
 
 afterAll(() => service.close());
 
+const readme = () => readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+
 function quickStartScript(): string {
-  const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-  const block = /<!-- quickstart:begin -->\s*```sh\n([\s\S]*?)```\s*<!-- quickstart:end -->/.exec(readme);
+  const block = /<!-- quickstart:begin -->\s*```sh\n([\s\S]*?)```\s*<!-- quickstart:end -->/.exec(readme());
   if (!block) throw new Error('README.md has no quick-start block between its markers');
   return block[1];
+}
+
+/** The example message the README shows for t-1001 committed: its topic, key, headers and data. */
+function readmeExampleMessage() {
+  const found = /The message of alice paying bob[^\n]*\n\n```text\n([\s\S]*?)```\n\n```json\n([\s\S]*?)```/.exec(
+    readme(),
+  );
+  if (!found) throw new Error('README.md has no example message under "The message of alice paying bob"');
+  const fields = new Map<string, string>();
+  const headers: Record<string, string> = {};
+  for (const line of found[1].split('\n').filter((l) => l.trim() !== '')) {
+    const header = /^(?:headers)?\s+([a-z_-]+): (.*)$/.exec(line);
+    if (header) headers[header[1]] = header[2];
+    else fields.set(line.split(/\s+/)[0], line.split(/\s+/).slice(1).join(' '));
+  }
+  return { topic: fields.get('topic'), key: fields.get('key'), headers, data: JSON.parse(found[2]) as unknown };
+}
+
+/** Times, ids and positions differ from run to run; the rest of a message must not. */
+function stable(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value)
+      .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')
+      .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
+      .replace(/"(ledger_revision|ledger_position)":"\d+"/g, '"$1":"<n>"'),
+  );
 }
 
 /**
@@ -69,4 +105,19 @@ test('every quick-start call works as shown', async () => {
   };
   expect(await balance('alice')).toBe('82.50');
   expect(await balance('bob')).toBe('17.50');
+
+  // The README's example message is what arrives on Kafka for t-1001's commit.
+  const example = readmeExampleMessage();
+  const collector = await collectMessages(bridge.brokers, [bridge.topics.transfers]);
+  try {
+    const isCommit = (m: Received) => m.headers.ce_type === 'ledger.transfer.committed.v1' && m.data.id === 't-1001';
+    await collector.waitFor('t-1001 committed on Kafka', (messages) => messages.some(isCommit));
+    const arrived = collector.messages.find(isCommit)!;
+    expect(example.topic).toBe(defaultTopics.transfers);
+    expect(stable({ key: arrived.key, headers: arrived.headers, data: arrived.data })).toEqual(
+      stable({ key: example.key, headers: example.headers, data: example.data }),
+    );
+  } finally {
+    await collector.stop();
+  }
 });

@@ -131,8 +131,6 @@ describe('every integration event type, end to end', () => {
         ce_source: '/ledger-test',
         ce_subject: subject,
         ce_time: source.created_at.toISOString(),
-        ce_datacontenttype: 'application/json',
-        ce_partitionkey: m.key,
         ledger_stream: source.stream_name,
         ledger_revision: source.revision,
         ledger_position: source.position,

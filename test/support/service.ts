@@ -9,8 +9,8 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** The whole service as `npm start` composes it, on a database of its own, on a free port. */
-export async function startTestService(): Promise<TestService> {
+/** The whole service as `npm start` composes it, on a database of its own, on a free port; `env` adds variables. */
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const db = await createTestDatabase();
   const ledger = await startLedger(
     loadConfig({
@@ -18,6 +18,7 @@ export async function startTestService(): Promise<TestService> {
       REDIS_URL: process.env.LEDGER_TEST_REDIS_URL,
       HTTP_PORT: '0',
       PG_POOL_MAX: '5',
+      ...env,
     }),
     testLogger,
   );

@@ -1,3 +1,4 @@
+import { type CloudEvent, Kafka as CloudEventsKafka } from 'cloudevents';
 import type { AccountEvent } from '../../src/domain/account';
 import { EventDecodeError } from '../../src/domain/errors';
 import { type LedgerEvent, schemaMetadata, serializeEvent } from '../../src/domain/events';
@@ -259,13 +260,30 @@ describe('the Kafka message', () => {
         ce_source: '/ledger',
         ce_subject: 't1',
         ce_time: message.source.createdAt.toISOString(),
-        ce_datacontenttype: 'application/json',
-        ce_partitionkey: 'alice',
         ledger_stream: 'transfer-t1',
         ledger_revision: '0',
         ledger_position: message.source.position.toString(),
       },
     });
+  });
+
+  it('reads back with the CloudEvents SDK as the event it publishes', () => {
+    const [message] = mapTransfer([requested]);
+    const kafka = toKafkaMessage(message, { topics: defaultTopics, source: '/ledger' });
+    const event = CloudEventsKafka.toEvent({ ...kafka, body: kafka.value });
+    expect(Array.isArray(event)).toBe(false);
+    expect(event).toMatchObject({
+      specversion: '1.0',
+      id: message.source.id,
+      type: 'ledger.transfer.requested.v1',
+      source: '/ledger',
+      subject: 't1',
+      time: message.source.createdAt.toISOString(),
+      datacontenttype: 'application/json',
+      partitionkey: 'alice',
+      data: message.data,
+    });
+    expect(() => (event as CloudEvent).validate()).not.toThrow();
   });
 
   it('produce requests keep the order and stay within the caps', () => {
