@@ -58,7 +58,7 @@ export interface EntryJson {
   position: string;
 }
 
-interface Money {
+export interface Money {
   accountId: string;
   currency: string;
   postedMinor: bigint;
@@ -67,7 +67,8 @@ interface Money {
   position: bigint;
 }
 
-function balance(m: Money): BalanceJson {
+/** A balance at the currency's full scale, as of a time and an event-store position. */
+export function balanceJson(m: Money): BalanceJson {
   return {
     accountId: m.accountId,
     currency: m.currency,
@@ -79,13 +80,13 @@ function balance(m: Money): BalanceJson {
   };
 }
 
-function overdraftText(overdraft: Overdraft, currency: string): string {
+export function overdraftText(overdraft: Overdraft, currency: string): string {
   return overdraft.kind === 'limit' ? formatAmount(overdraft.limitMinor, currency) : overdraft.kind;
 }
 
 /** The balance a row holds, as of the last change it reflects. */
 export function balanceFromRow(row: AccountRow): BalanceJson {
-  return balance({
+  return balanceJson({
     accountId: row.id,
     currency: row.currency,
     postedMinor: row.posted,
@@ -124,7 +125,7 @@ export function accountFromState(
     currency,
     status: state.status,
     overdraft: overdraftText(state.overdraft, currency),
-    balance: balance({
+    balance: balanceJson({
       accountId,
       currency,
       postedMinor: state.postedMinor,
@@ -139,7 +140,7 @@ export function accountFromState(
 }
 
 export function balanceAsOfJson(b: PointInTimeBalance): BalanceJson {
-  return balance(b);
+  return balanceJson(b);
 }
 
 export function transferFromRow(row: TransferRow): TransferJson {

@@ -6,14 +6,12 @@
  * A transfer message carries the Transfer as the API shows it after that event; a
  * balance-changed message carries the balance after it, at its position.
  */
-import type { Overdraft } from '../domain/account';
-import type { AccountEvent } from '../domain/account';
+import type { AccountEvent, Overdraft } from '../domain/account';
 import { type JsonObject, parseAccountEvent, parseTransferEvent } from '../domain/events';
 import { formatAmount } from '../domain/money';
-import { parseStream } from '../domain/streams';
 import { evolveTransfer, initialTransferState, type TransferEvent, type TransferState } from '../domain/transfer';
 import type { RecordedEvent } from '../eventstore/port';
-import { type AccountJson, type BalanceJson, transferFromState } from '../api/format';
+import { type AccountJson, balanceJson, type BalanceJson, overdraftText, transferFromState } from '../api/format';
 import { type BalanceMovement, integrationEvents, type IntegrationEventType } from './messages';
 
 /** What the bridge keeps of an account: enough for its messages, without the per-transfer sets. */
@@ -108,27 +106,18 @@ export function evolveAccountView(view: AccountView | undefined, event: AccountE
   }
 }
 
-function balanceJson(view: AccountView, asOf: Date, position: bigint): BalanceJson {
-  const { currency } = view;
-  return {
-    accountId: view.id,
-    currency,
-    posted: formatAmount(view.postedMinor, currency),
-    held: formatAmount(view.heldMinor, currency),
-    available: formatAmount(view.postedMinor - view.heldMinor, currency),
-    asOf: asOf.toISOString(),
-    position: position.toString(),
-  };
+function balanceOf(view: AccountView, asOf: Date, position: bigint): BalanceJson {
+  const { id: accountId, currency, postedMinor, heldMinor } = view;
+  return balanceJson({ accountId, currency, postedMinor, heldMinor, asOf, position });
 }
 
 function accountJson(view: AccountView, recorded: RecordedEvent, asOf: Date): AccountJson {
-  const { overdraft, currency } = view;
   return {
     id: view.id,
-    currency,
+    currency: view.currency,
     status: view.status,
-    overdraft: overdraft.kind === 'limit' ? formatAmount(overdraft.limitMinor, currency) : overdraft.kind,
-    balance: balanceJson(view, asOf, recorded.position),
+    overdraft: overdraftText(view.overdraft, view.currency),
+    balance: balanceOf(view, asOf, recorded.position),
     metadata: view.metadata,
     createdAt: view.createdAt.toISOString(),
     version: Number(recorded.revision),
@@ -168,7 +157,7 @@ export function mapAccountEvent(
   const move = event.data as { transferId: string; amountMinor: bigint; releasedMinor?: bigint };
   const released = move.releasedMinor ?? 0n;
   const data = {
-    ...balanceJson(view, at, recorded.position),
+    ...balanceOf(view, at, recorded.position),
     transferId: move.transferId,
     movement,
     amount: formatAmount(move.amountMinor, view.currency),
@@ -208,9 +197,4 @@ export function mapTransferEvent(
     state,
     messages: [checked({ type, key: transfer.sourceAccount, subject: transfer.id, data: transfer, source: recorded })],
   };
-}
-
-/** Which state a stream's events need: an account's, a transfer's, or none (not a ledger stream). */
-export function streamKind(streamName: string): 'account' | 'transfer' | null {
-  return parseStream(streamName)?.category ?? null;
 }
