@@ -59,17 +59,13 @@ export interface BridgeOptions {
   pool: Pool;
   logger: Logger;
   settings: BridgeSettings;
-  /** The way out; kafkajs unless a test gives another. */
-  producer?: (settings: BridgeSettings, logger: Logger) => IntegrationProducer;
   leaseTtlMs?: number;
-  batchSize?: number;
 }
 
 export function startBridge(options: BridgeOptions): LeasedWork {
   const { store, pool, settings } = options;
   const log = options.logger.child({ component: 'bridge' });
   const published = new Set<IntegrationEventType>(settings.eventTypes);
-  const makeProducer = options.producer ?? kafkaProducer;
 
   return runLeased({
     pool,
@@ -79,7 +75,7 @@ export function startBridge(options: BridgeOptions): LeasedWork {
     async start(lease, stop) {
       const stopping = new AbortController();
       const ended = AbortSignal.any([lease.lost, stop, stopping.signal]);
-      const producer = makeProducer(settings, log);
+      const producer: IntegrationProducer = kafkaProducer(settings, log);
       const views = new IntegrationViews(store);
       const broker = brokerStatus(pool, lease.owner, log);
 
@@ -105,7 +101,7 @@ export function startBridge(options: BridgeOptions): LeasedWork {
       log.info({ after: after.toString(), topics: settings.topics }, 'bridge started');
       const subscription = store.subscribe({
         after,
-        maxBatchSize: options.batchSize ?? bridgeBatchSize,
+        maxBatchSize: bridgeBatchSize,
         minReadIntervalMs: bridgeReadIntervalMs,
         handler: async (events, through) => {
           const messages = (await views.map(events)).filter((m) => published.has(m.type));
