@@ -24,8 +24,12 @@ import { type BridgeSettings, bridgeName } from './settings';
 import { recordBrokerState } from './status';
 import { IntegrationViews } from './views';
 
-/** Events read per batch: a batch is one round of produce requests and one checkpoint write. */
-export const bridgeBatchSize = 2_000;
+/**
+ * Events read per batch: a batch is one round of produce requests and one checkpoint write.
+ * 500 rather than 2,000: as fast when catching up (10,500 against 9,000 messages/s), and a
+ * message waits behind a shorter batch at full load (lag p99 1.2 s against 1.5 s).
+ */
+export const bridgeBatchSize = 500;
 /**
  * While it keeps up, the bridge reads at most this often. Read at once, a batch is the few
  * events of one append, and each costs a produce round trip and a checkpoint write; 50 ms
