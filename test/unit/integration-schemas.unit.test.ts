@@ -8,6 +8,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { exampleMessage } from '../../src/integration/asyncapi';
 import { eventSchemaId, integrationEventJsonSchemas } from '../../src/integration/json-schemas';
 import { type IntegrationEventType, integrationEvents, integrationEventTypes } from '../../src/integration/messages';
 
@@ -33,82 +34,40 @@ describe('schemas/events/', () => {
   });
 });
 
-// ---- samples, written by hand as the bridge produces them -----------------------------
-
-const balance = {
-  accountId: 'alice',
-  currency: 'EUR',
-  posted: '87.50',
-  held: '0.00',
-  available: '87.50',
-  asOf: '2025-03-14T10:30:00.030Z',
-  position: '1206',
-};
-
-const account = {
-  id: 'alice',
-  currency: 'EUR',
-  status: 'open',
-  overdraft: 'none',
-  balance,
-  metadata: { customer: 'c-4711' },
-  createdAt: '2025-03-14T09:00:00.000Z',
-  version: 3,
-};
-
-const transfer = {
-  id: 't-1001',
-  sourceAccount: 'alice',
-  destinationAccount: 'bob',
-  amount: '12.50',
-  currency: 'EUR',
-  mode: 'immediate',
-  status: 'COMMITTED',
-  description: 'order 1001',
-  createdAt: '2025-03-14T10:30:00.000Z',
-  updatedAt: '2025-03-14T10:30:00.033Z',
-  steps: [
-    { status: 'REQUESTED', at: '2025-03-14T10:30:00.000Z' },
-    { status: 'HELD', at: '2025-03-14T10:30:00.015Z' },
-    { status: 'CREDITED', at: '2025-03-14T10:30:00.024Z' },
-    { status: 'COMMITTED', at: '2025-03-14T10:30:00.033Z' },
-  ],
-};
-
-const balanceChanged = { ...balance, transferId: 't-1001', movement: 'debited', amount: '12.50' };
+// ---- samples: the AsyncAPI document's examples, and ways to break them ---------------
 
 type Sample = Record<string, unknown>;
 
-/** A valid sample of each type's data, and ways to break it. */
+/** A valid sample of each type's data (its example, which is built as the bridge builds messages), and broken ones. */
 function samplesOf(type: IntegrationEventType): { valid: Sample; broken: Record<string, Sample> } {
-  const data = integrationEvents[type].data;
-  if (data === integrationEvents['ledger.account.balance-changed.v1'].data) {
+  const valid = exampleMessage(type, '/ledger').value as Sample;
+  if (type === 'ledger.account.balance-changed.v1') {
     return {
-      valid: balanceChanged,
+      valid,
       broken: {
-        'an amount as a number': { ...balanceChanged, amount: 12.5 },
-        'an unknown movement': { ...balanceChanged, movement: 'moved' },
-        'no transferId': { ...balanceChanged, transferId: undefined },
+        'an amount as a number': { ...valid, amount: 12.5 },
+        'an unknown movement': { ...valid, movement: 'moved' },
+        'no transferId': { ...valid, transferId: undefined },
       },
     };
   }
   if (integrationEvents[type].topic === 'accounts') {
     return {
-      valid: account,
+      valid,
       broken: {
-        'a balance amount as a number': { ...account, balance: { ...balance, posted: 87.5 } },
-        'an unknown status': { ...account, status: 'dormant' },
-        'a field more': { ...account, owner: 'alice' },
+        'a balance amount as a number': { ...valid, balance: { ...(valid.balance as Sample), posted: 87.5 } },
+        'an unknown status': { ...valid, status: 'dormant' },
+        'a field more': { ...valid, owner: 'alice' },
       },
     };
   }
   return {
-    valid: transfer,
+    valid,
     broken: {
-      'an amount as a number': { ...transfer, amount: 12.5 },
-      'a currency that is not ISO 4217': { ...transfer, currency: 'EURO' },
-      'a time that is not RFC 3339': { ...transfer, updatedAt: '14/03/2025 10:30' },
-      'a field more': { ...transfer, fee: '0.10' },
+      'an amount as a number': { ...valid, amount: 12.5 },
+      'a currency that is not ISO 4217': { ...valid, currency: 'EURO' },
+      'a time that is not RFC 3339': { ...valid, updatedAt: '14/03/2025 10:30' },
+      'a field more': { ...valid, fee: '0.10' },
     },
   };
 }
