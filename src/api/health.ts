@@ -9,7 +9,7 @@
  * an outage of payments.
  */
 import { DeadlineExceeded, withDeadline } from '../deadline';
-import { readBridgeStatus } from '../integration/status';
+import { readBridgeOwnership } from '../integration/status';
 import type { ApiContext } from './context';
 
 /** Each probe gets this long before its dependency counts as down. */
@@ -38,7 +38,7 @@ type HealthContext = Pick<ApiContext, 'pool' | 'store' | 'redis' | 'logger' | 'b
 
 /** Some instance holds the bridge, and its last produce reached the broker (or it has not produced yet). */
 async function bridgeProbe(ctx: HealthContext): Promise<void> {
-  const status = await readBridgeStatus(ctx.pool, ctx.store);
+  const status = await readBridgeOwnership(ctx.pool);
   if (!status.running) throw new Error('no instance holds the Kafka bridge');
   if (status.brokerUp === false) throw new Error(`the Kafka broker is unreachable: ${status.lastError ?? ''}`);
 }

@@ -14,7 +14,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import { hasExited, signalAndWait, stopChild } from '../child-process';
 import { withDeadline } from '../deadline';
 import { freePort } from '../net';
 
@@ -96,8 +98,6 @@ const maxBrokerStartAttempts = 3;
 const defaultHeapMb = 512;
 const logTailChars = 3_000;
 
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
 // eslint-disable-next-line no-control-regex
 const withoutColours = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
 
@@ -328,23 +328,6 @@ export async function kafkaAnswers(
   }
 }
 
-async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
-  if (hasExited(child)) return true;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  try {
-    await withDeadline(exited, timeoutMs, `kafka after ${signal}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function stopBroker(child: ChildProcess): Promise<void> {
-  if (await signalAndWait(child, 'SIGTERM', brokerStopTimeoutMs)) return;
-  await signalAndWait(child, 'SIGKILL', brokerKillTimeoutMs);
-}
-
 /** Runs a Kafka tool class to its end, its output appended to the log. */
 async function runKafkaTool(classpath: string, logFile: string, args: string[]): Promise<void> {
   const java = javaBinary();
@@ -374,7 +357,7 @@ async function awaitBroker(child: ChildProcess, brokers: string): Promise<boolea
   const deadline = Date.now() + brokerStartTimeoutMs;
   while (Date.now() < deadline && !hasExited(child)) {
     if ((await kafkaAnswers([brokers], startProbeTimeoutMs)).ok) return true;
-    await pause(startPollIntervalMs);
+    await sleep(startPollIntervalMs);
   }
   return false;
 }
@@ -464,7 +447,7 @@ export async function startKafkaBroker(options: StartKafkaBrokerOptions): Promis
         exited,
         async stop() {
           forget();
-          await stopBroker(child);
+          await stopChild(child, brokerStopTimeoutMs);
         },
         async kill() {
           forget();

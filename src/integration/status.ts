@@ -44,18 +44,43 @@ export interface BridgeStatus {
   lastErrorAt: string | null;
 }
 
+/** Who runs the bridge and what it last saw of the broker: the readiness probe needs no more. */
+export type BridgeOwnership = Pick<
+  BridgeStatus,
+  'running' | 'owner' | 'leaseExpiresAt' | 'brokerUp' | 'lastError' | 'lastErrorAt'
+>;
+
+/** One round trip: the lease and the status row. */
+export async function readBridgeOwnership(pool: Pool): Promise<BridgeOwnership> {
+  const { rows } = await pool.query<{
+    owner: string | null;
+    expires_at: Date | null;
+    broker_up: boolean | null;
+    last_error: string | null;
+    last_error_at: Date | null;
+  }>(
+    `select l.owner, l.expires_at, s.broker_up, s.last_error, s.last_error_at
+       from (select $1::text as name) n
+       left join ledger_leases l on l.name = n.name and l.expires_at > now()
+       left join ledger_bridge_status s on s.name = n.name`,
+    [name],
+  );
+  const row = rows[0];
+  return {
+    running: row.owner !== null,
+    owner: row.owner,
+    leaseExpiresAt: row.expires_at?.toISOString() ?? null,
+    brokerUp: row.broker_up,
+    lastError: row.last_error,
+    lastErrorAt: row.last_error_at?.toISOString() ?? null,
+  };
+}
+
 export async function readBridgeStatus(pool: Pool, store: EventStore): Promise<BridgeStatus> {
-  const [checkpoint, head, lease, status] = await Promise.all([
+  const [checkpoint, head, ownership] = await Promise.all([
     loadCheckpoint(pool, name),
     store.headPosition(),
-    pool.query<{ owner: string; expires_at: Date }>(
-      'select owner, expires_at from ledger_leases where name = $1 and expires_at > now()',
-      [name],
-    ),
-    pool.query<{ broker_up: boolean; last_error: string | null; last_error_at: Date | null }>(
-      'select broker_up, last_error, last_error_at from ledger_bridge_status where name = $1',
-      [name],
-    ),
+    readBridgeOwnership(pool),
   ]);
   const behind = head > checkpoint ? head - checkpoint : 0n;
   let lagSeconds = 0;
@@ -63,18 +88,11 @@ export async function readBridgeStatus(pool: Pool, store: EventStore): Promise<B
     const [oldest] = await store.readAll({ after: checkpoint, maxCount: 1 });
     if (oldest !== undefined) lagSeconds = Math.max(0, (Date.now() - oldest.createdAt.getTime()) / 1000);
   }
-  const held = lease.rows[0];
-  const row = status.rows[0];
   return {
-    running: held !== undefined,
-    owner: held?.owner ?? null,
-    leaseExpiresAt: held?.expires_at.toISOString() ?? null,
+    ...ownership,
     checkpoint: checkpoint.toString(),
     head: head.toString(),
     lagPositions: behind.toString(),
     lagSeconds,
-    brokerUp: row?.broker_up ?? null,
-    lastError: row?.last_error ?? null,
-    lastErrorAt: row?.last_error_at?.toISOString() ?? null,
   };
 }

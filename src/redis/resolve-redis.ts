@@ -8,7 +8,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { hasExited, stopChild } from '../child-process';
 import { freePort } from '../net';
 import { withDeadline } from '../deadline';
 import { boundedRedisOptions, redisLocation } from './client';
@@ -93,8 +95,6 @@ function findExecutable(command: string): string | undefined {
   });
 }
 
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function logTail(logFile: string): string {
   try {
     const text = readFileSync(logFile, 'utf8').trim();
@@ -104,26 +104,12 @@ function logTail(logFile: string): string {
   }
 }
 
-const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (hasExited(child)) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  try {
-    await withDeadline(exited, serverStopTimeoutMs, 'stopping redis-server');
-  } catch {
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 /** Polls until the server answers, it exits, or the start timeout passes. */
 async function awaitServer(child: ChildProcess, url: string): Promise<boolean> {
   const deadline = Date.now() + serverStartTimeoutMs;
   while (Date.now() < deadline && !hasExited(child)) {
     if ((await pingRedis(url, localProbeTimeoutMs)).ok) return true;
-    await pause(startPollIntervalMs);
+    await sleep(startPollIntervalMs);
   }
   return false;
 }
@@ -153,13 +139,13 @@ async function startRedisServer(binary: string, options: ResolveRedisOptions): P
         source: 'started redis-server',
         async stop() {
           process.off('exit', stopOnExit);
-          await stopChild(child);
+          await stopChild(child, serverStopTimeoutMs);
           if (options.removeServerDir) rmSync(dir, { recursive: true, force: true });
         },
       };
     }
     process.off('exit', stopOnExit);
-    await stopChild(child);
+    await stopChild(child, serverStopTimeoutMs);
   }
   throw new Error(
     `${binary} did not start (${maxServerStartAttempts} attempts, each given ${serverStartTimeoutMs} ms to answer); ` +
