@@ -3,9 +3,9 @@
  * event store under load, on this machine. A benchmark, not a test: it prints figures and
  * checks them against the issue's targets.
  *
- * Part 1, rebuild: a scratch database is filled with BENCH_EVENTS (default 1,000,000)
- * ledger events appended straight through the store in big multi-stream batches, shaped as
- * the transfer process writes them: AccountOpened for BENCH_ACCOUNTS (10,000) accounts and a
+ * Part 1, rebuild: a scratch database is filled (bench/ledger-fill.ts) with BENCH_EVENTS
+ * (default 1,000,000) ledger events appended straight through the store in big
+ * multi-stream batches, shaped as the transfer process writes them: AccountOpened for BENCH_ACCOUNTS (10,000) accounts and a
  * funding account, then per transfer TransferRequested, FundsHeld (source), FundsCredited
  * (destination), FundsDebited (source), TransferHeld + TransferCredited + TransferCommitted,
  * with amounts that keep every account consistent. Then replayProjection rebuilds each
@@ -26,35 +26,25 @@
  * the oldest event they moved over (written → applied, including any time the event was not
  * yet visible to subscribers), and this process's CPU and main event-loop delay.
  */
-import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool, PoolClient } from 'pg';
-import { toEventToAppend } from '../src/commands/aggregates';
 import { processBacklog } from '../src/commands/process-backlog';
 import { maxBatchTransfers, TransferCommands, type TransferRequestInput } from '../src/commands/transfer-commands';
 import { loadConfig } from '../src/config';
 import { transferProcessName } from '../src/commands/transfer-process';
 import { loadCheckpoint, saveCheckpoint } from '../src/db/checkpoints';
 import { accountId, envNumber, percentile, randomInt, report } from './common';
+import { describeFill, fillLedger } from './ledger-fill';
 import { withScratchDatabase } from './scratch-database';
-import { parseEvent, type LedgerEvent } from '../src/domain/events';
-import { accountStream, transferStream } from '../src/domain/streams';
+import { parseEvent } from '../src/domain/events';
 import { PostgresEventStore } from '../src/eventstore/postgres';
-import {
-  ANY,
-  type EventStore,
-  type EventToAppend,
-  NO_STREAM,
-  type RecordedEvent,
-  type StreamAppend,
-} from '../src/eventstore/port';
+import type { EventStore, RecordedEvent } from '../src/eventstore/port';
 import { createLogger } from '../src/logger';
 import { allProjections } from '../src/projections';
 import { projectionsPosition } from '../src/projections/consistency';
 import type { Projection } from '../src/projections/projection';
 import { replayBatchSize, replayProjection } from '../src/projections/replay';
-import { backgroundRoles } from '../src/workers/protocol';
 import { startBackgroundWorker } from '../src/workers/supervisor';
 
 const targetEvents = envNumber('BENCH_EVENTS', 1_000_000, 1, 100_000_000);
@@ -66,12 +56,6 @@ const warmUpSeconds = 3;
 const maxWarmUpSeconds = 120;
 const replayTarget = 50_000;
 const lagP99TargetMs = 250;
-const currency = 'EUR';
-const bank = 'bank-eur';
-/** Each account starts with 1,000,000.00; transfers move 0.01 to 100.00. */
-const fundingMinor = 100_000_000n;
-const transfersPerRound = 1_000;
-const writers = 4;
 const loadLoops = 4;
 const loadBatch = 100;
 const headSampleMs = 50;
@@ -81,173 +65,6 @@ const seconds = (fromMs: number) => (performance.now() - fromMs) / 1000;
 
 function detail(name: string, text: string): void {
   console.log(`  ${name.padEnd(54)} ${text}`);
-}
-
-// ---- part 1: the events ---------------------------------------------------------------
-
-interface Transfer {
-  id: string;
-  from: string;
-  to: string;
-  amount: bigint;
-}
-
-function envelope(event: LedgerEvent, correlationId: string): EventToAppend {
-  return toEventToAppend({ id: randomUUID(), event, correlationId });
-}
-
-/** One append per account (streams sorted, so concurrent writers lock them in one order). */
-function accountAppends(
-  transfers: Transfer[],
-  account: (t: Transfer) => string,
-  event: (t: Transfer) => LedgerEvent,
-): StreamAppend[] {
-  const byAccount = new Map<string, EventToAppend[]>();
-  for (const t of transfers) {
-    const id = account(t);
-    let events = byAccount.get(id);
-    if (!events) byAccount.set(id, (events = []));
-    events.push(envelope(event(t), t.id));
-  }
-  return [...byAccount.keys()]
-    .sort()
-    .map((id) => ({ streamName: accountStream(id), expectedRevision: ANY, events: byAccount.get(id)! }));
-}
-
-/** A round of transfers, written in the steps (and append shapes) of the transfer process. */
-async function writeRound(store: EventStore, transfers: Transfer[]): Promise<number> {
-  const at = new Date();
-  await store.appendMultiple(
-    transfers.map((t) => ({
-      streamName: transferStream(t.id),
-      expectedRevision: NO_STREAM,
-      events: [
-        envelope(
-          {
-            type: 'TransferRequested',
-            data: {
-              transferId: t.id,
-              sourceAccount: t.from,
-              destinationAccount: t.to,
-              amountMinor: t.amount,
-              currency,
-              mode: 'immediate',
-              requestedAt: at,
-            },
-          },
-          t.id,
-        ),
-      ],
-    })),
-  );
-  const move = { at };
-  await store.appendMultiple(
-    accountAppends(
-      transfers,
-      (t) => t.from,
-      (t) => ({ type: 'FundsHeld', data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, ...move } }),
-    ),
-  );
-  await store.appendMultiple(
-    accountAppends(
-      transfers,
-      (t) => t.to,
-      (t) => ({ type: 'FundsCredited', data: { accountId: t.to, transferId: t.id, amountMinor: t.amount, ...move } }),
-    ),
-  );
-  await store.appendMultiple(
-    accountAppends(
-      transfers,
-      (t) => t.from,
-      (t) => ({
-        type: 'FundsDebited',
-        data: { accountId: t.from, transferId: t.id, amountMinor: t.amount, releasedMinor: 0n, ...move },
-      }),
-    ),
-  );
-  await store.appendMultiple(
-    transfers.map((t) => ({
-      streamName: transferStream(t.id),
-      expectedRevision: 0n,
-      events: [
-        envelope({ type: 'TransferHeld', data: { transferId: t.id, at } }, t.id),
-        envelope({ type: 'TransferCredited', data: { transferId: t.id, amountMinor: t.amount, at } }, t.id),
-        envelope({ type: 'TransferCommitted', data: { transferId: t.id, amountMinor: t.amount, at } }, t.id),
-      ],
-    })),
-  );
-  return transfers.length * 7;
-}
-
-/** Runs the rounds `writers` at a time. */
-async function writeRounds(store: EventStore, rounds: Transfer[][]): Promise<number> {
-  let next = 0;
-  let written = 0;
-  await Promise.all(
-    Array.from({ length: writers }, async () => {
-      while (next < rounds.length) {
-        const n = await writeRound(store, rounds[next++]);
-        written += n;
-      }
-    }),
-  );
-  return written;
-}
-
-function chunk<T>(items: T[], size: number): T[][] {
-  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
-}
-
-async function generate(store: EventStore, pool: Pool): Promise<number> {
-  const started = performance.now();
-  const openedAt = new Date();
-  const open = (id: string, overdraft: 'none' | 'unlimited'): StreamAppend => ({
-    streamName: accountStream(id),
-    expectedRevision: NO_STREAM,
-    events: [
-      envelope(
-        {
-          type: 'AccountOpened',
-          data: { accountId: id, currency, overdraft: { kind: overdraft }, metadata: { bench: true }, openedAt },
-        },
-        id,
-      ),
-    ],
-  });
-  await store.appendMultiple([open(bank, 'unlimited')]);
-  for (const ids of chunk(
-    Array.from({ length: accountCount }, (_, i) => accountId(i)),
-    1_000,
-  )) {
-    await store.appendMultiple(ids.map((id) => open(id, 'none')));
-  }
-  let total = accountCount + 1;
-  const funding = Array.from({ length: accountCount }, (_, i) => ({
-    id: randomUUID(),
-    from: bank,
-    to: accountId(i),
-    amount: fundingMinor,
-  }));
-  total += await writeRounds(store, chunk(funding, transfersPerRound));
-  const random = Array.from({ length: Math.max(0, Math.ceil((targetEvents - total) / 7)) }, () => {
-    const from = randomInt(accountCount);
-    const to = (from + 1 + randomInt(accountCount - 1)) % accountCount;
-    return { id: randomUUID(), from: accountId(from), to: accountId(to), amount: BigInt(1 + randomInt(10_000)) };
-  });
-  total += await writeRounds(store, chunk(random, transfersPerRound));
-  const elapsed = seconds(started);
-  // Everything written is final (no append in flight), and the table is vacuumed and
-  // analysed, as it would be long after the events were written.
-  const { rows } = await pool.query<{ n: string }>('select max(position)::text as n from ledger_events');
-  while ((await store.headPosition()) < BigInt(rows[0].n)) await sleep(10);
-  await pool.query('vacuum analyze ledger_events');
-  await pool.query('vacuum analyze ledger_streams');
-  console.log(
-    `generated ${total.toLocaleString('en-US')} events (${accountCount.toLocaleString('en-US')} accounts, ` +
-      `${(funding.length + random.length).toLocaleString('en-US')} transfers) in ${elapsed.toFixed(1)} s ` +
-      `(${Math.round(total / elapsed).toLocaleString('en-US')} events/s)\n`,
-  );
-  return total;
 }
 
 // ---- part 1: the rebuild, instrumented --------------------------------------------------
@@ -483,7 +300,7 @@ async function lagUnderLoad(store: EventStore, pool: Pool, databaseUrl: string):
   await saveCheckpoint(pool, transferProcessName, await store.headPosition());
   // As src/main.ts runs them: the transfer process and the projections in threads of their own.
   const workers = await Promise.all(
-    backgroundRoles.map((role) =>
+    (['transfer-process', 'projections'] as const).map((role) =>
       startBackgroundWorker(
         { role, databaseUrl, eventStoreUrl: undefined, pgPoolMax: 10, logLevel: logger.level },
         logger,
@@ -646,7 +463,9 @@ async function main(): Promise<void> {
     const pool = db.pool(40);
     const store = new PostgresEventStore(pool);
     console.log(`PostgreSQL: ${db.source}; replay batches of ${replayBatchSize} events\n`);
-    const events = await generate(store, pool);
+    const fill = await fillLedger(store, pool, { events: targetEvents, accounts: accountCount });
+    console.log(`${describeFill(fill)}\n`);
+    const events = fill.events;
     await rebuild(store, pool, events);
     await lagUnderLoad(store, pool, db.url);
     await store.close();

@@ -8,6 +8,15 @@ import {
   defaultPartitions,
   defaultTopics,
 } from './integration/settings';
+import {
+  defaultSchedules,
+  parseSchedule,
+  type ReconcileSettings,
+  type Schedule,
+  type ScheduleName,
+  scheduleNames,
+  scheduleVariable,
+} from './jobs/settings';
 
 /** Optional URL-ish variables: empty strings count as unset. */
 const optionalString = z
@@ -75,6 +84,33 @@ const bridgeEventTypes = z
     return types.filter(isIntegrationEventType);
   });
 
+/** A job's schedule (jobs/settings.ts): an interval, a cron pattern, or off. */
+function schedule(name: ScheduleName) {
+  return z
+    .string()
+    .trim()
+    .default(defaultSchedules[name])
+    .transform((text, ctx): Schedule => {
+      const parsed = parseSchedule(text === '' ? defaultSchedules[name] : text);
+      if (typeof parsed === 'object' && 'problem' in parsed) {
+        ctx.addIssue({ code: 'custom', message: parsed.problem });
+        return 'off';
+      }
+      return parsed;
+    });
+}
+
+const scheduleVariables = Object.fromEntries(scheduleNames.map((name) => [scheduleVariable(name), schedule(name)])) as {
+  [K in ScheduleName as `RECONCILE_${string}_EVERY`]: ReturnType<typeof schedule>;
+};
+
+const flag = z
+  .string()
+  .trim()
+  .default('false')
+  .pipe(z.enum(['true', 'false', ''], { message: 'must be true or false' }))
+  .transform((text) => text === 'true');
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const configSchema = z.object({
@@ -119,6 +155,21 @@ const configSchema = z.object({
   KAFKA_REPLICATION_FACTOR: wholeNumber(1, 100, 1),
   BRIDGE_EVENT_TYPES: bridgeEventTypes,
   BRIDGE_SOURCE: z.string().trim().min(1).max(1_000).default(defaultCloudEventsSource),
+  JOBS_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, underscores or hyphens')
+    .default('ledger'),
+  JOBS_LOCK_SECONDS: wholeNumber(1, 3_600, 30),
+  JOBS_ATTEMPTS: wholeNumber(1, 100, 5),
+  JOBS_BACKOFF_MS: wholeNumber(10, 600_000, 1_000),
+  ...scheduleVariables,
+  RECONCILE_STUCK_AFTER_SECONDS: wholeNumber(1, 86_400, 60),
+  RECONCILE_EXPIRY_GRACE_SECONDS: wholeNumber(0, 86_400, 30),
+  RECONCILE_VERIFY_SLICE: wholeNumber(0, 10_000_000, 10_000),
+  RECONCILE_REPAIR: flag,
+  RECONCILE_LAG_MAX_SECONDS: wholeNumber(1, 86_400, 60),
+  RECONCILE_EXPIRING_WITHIN_SECONDS: wholeNumber(1, 30 * 86_400, 3_600),
   LOG_LEVEL: z.enum(logLevels).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 });
@@ -136,6 +187,8 @@ export type Config = {
   ingressMaxBacklog: number;
   /** The Kafka bridge; undefined (off) when KAFKA_BROKERS is unset. */
   bridge: BridgeSettings | undefined;
+  /** The reconciler's jobs: schedules and thresholds. */
+  reconcile: ReconcileSettings;
   dataDir: string;
   pgPoolMax: number;
   httpHost: string;
@@ -172,6 +225,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicationFactor: c.KAFKA_REPLICATION_FACTOR,
       eventTypes: c.BRIDGE_EVENT_TYPES,
       source: c.BRIDGE_SOURCE,
+    },
+    reconcile: {
+      prefix: c.JOBS_PREFIX,
+      schedules: Object.fromEntries(
+        scheduleNames.map((name) => [name, (c as Record<string, unknown>)[scheduleVariable(name)] as Schedule]),
+      ) as Record<ScheduleName, Schedule>,
+      stuckAfterMs: c.RECONCILE_STUCK_AFTER_SECONDS * 1000,
+      expiryGraceMs: c.RECONCILE_EXPIRY_GRACE_SECONDS * 1000,
+      verifySlice: c.RECONCILE_VERIFY_SLICE,
+      repair: c.RECONCILE_REPAIR,
+      lagMaxSeconds: c.RECONCILE_LAG_MAX_SECONDS,
+      expiringWithinMs: c.RECONCILE_EXPIRING_WITHIN_SECONDS * 1000,
+      lockDurationMs: c.JOBS_LOCK_SECONDS * 1000,
+      attempts: c.JOBS_ATTEMPTS,
+      backoffMs: c.JOBS_BACKOFF_MS,
     },
     dataDir: c.LEDGER_DATA_DIR,
     pgPoolMax: c.PG_POOL_MAX,

@@ -4,11 +4,11 @@ import { openDatabase } from './db/database';
 import { logAccessPolicy } from './api/access';
 import { createApp } from './api/app';
 import { startHttpServer } from './api/server';
-import { startExpirySweeper } from './commands/expiry-sweeper';
 import { processBacklog } from './commands/process-backlog';
 import { TransferCommands } from './commands/transfer-commands';
 import { openEventStore } from './eventstore';
 import { instrumentEventStore } from './eventstore/instrumented';
+import { JobQueues } from './jobs/queues';
 import { watchSubscriberLag } from './metrics/subscriber-lag';
 import { createLogger, type Logger } from './logger';
 import { closeRedis, openRedis, redisLocation } from './redis/client';
@@ -47,6 +47,8 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
           pgPoolMax: config.pgPoolMax,
           logLevel: logger.level,
           bridge: config.bridge,
+          redisUrl: redisServer.url,
+          reconcile: config.reconcile,
         },
         logger,
       ),
@@ -58,7 +60,8 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     logger,
     bridge: config.bridge !== undefined,
   });
-  const expiry = startExpirySweeper(transfers, database.pool, logger);
+  // The reconciler's queues, for the admin routes and the dashboard; its workers run in their own thread.
+  const jobs = new JobQueues(redisServer.url, config.reconcile);
   const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
   logAccessPolicy(access, logger);
   const app = createApp({
@@ -69,13 +72,14 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     access,
     logger,
     bridge: config.bridge,
+    jobs,
   });
   const http = await startHttpServer(app, { host: config.httpHost, port: config.httpPort }, logger);
   logger.info('ledger started');
   let stopped: Promise<void> | undefined;
   const stop = async () => {
     await http.stop();
-    await expiry.stop();
+    await jobs.close();
     backlog?.close();
     subscriberLag.stop();
     await Promise.all(workers.map((worker) => worker.stop()));

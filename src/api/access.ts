@@ -1,7 +1,7 @@
 /**
- * Access control for /v1 and /api/v1 (API.md "Access"): the caller presents an API key as
- * `Authorization: Bearer <key>`, found by its SHA-256 among the configured keys; the key
- * must hold the scope the request needs (requiredScope). Without configured keys the API
+ * Access control for /v1, /api/v1 and /admin (API.md "Access"): the caller presents an API
+ * key as `Authorization: Bearer <key>`, found by its SHA-256 among the configured keys; the
+ * key must hold the scope the request needs (requiredScope). Without configured keys the API
  * is open. Rate limits count each caller before access is decided, so failed attempts are
  * limited too.
  */
@@ -14,7 +14,7 @@ import { HttpProblem } from './problems';
 import { rateLimit, type RateLimitOptions } from './rate-limit';
 
 /** The paths behind access control; /health, /metrics, /openapi.json and /docs stay public. */
-export const protectedMounts = ['/v1', '/api/v1'];
+export const protectedMounts = ['/v1', '/api/v1', '/admin'];
 
 export interface AccessOptions {
   /** No keys: the API is open to anyone who can reach it. */
@@ -30,12 +30,12 @@ const maxPresentedKeyLength = 256;
 const bearerCredentials = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 /** Account commands that change who may move money: freeze, unfreeze, close. */
 const adminCommandPath = /^\/v1\/accounts\/[^/]+\/(freeze|unfreeze|close)\/?$/i;
-/** Operators' views and actions, whatever the method. */
-const adminAreaPath = /^\/v1\/admin(\/|$)/i;
+/** Operators' views and actions, whatever the method: /v1/admin, and pages such as the queue dashboard under /admin. */
+const adminAreaPath = /^(\/v1)?\/admin(\/|$)/i;
 
 /**
- * The scope a request needs: anything under /v1/admin is admin; GET and HEAD read; POST to
- * /v1/accounts/{id}/freeze, unfreeze or close is admin; every other request writes.
+ * The scope a request needs: anything under /admin or /v1/admin is admin; GET and HEAD read;
+ * POST to /v1/accounts/{id}/freeze, unfreeze or close is admin; every other request writes.
  * Case-insensitive and trailing-slash tolerant like the router, so no spelling of an admin
  * route reaches it as a mere read or write.
  */

@@ -12,6 +12,8 @@ import { accountRoutes } from './routes/accounts';
 import { adminRoutes } from './routes/admin';
 import { docsRoutes } from './routes/docs';
 import { operationsRoutes } from './routes/operations';
+import { reconcileRoutes } from './routes/reconcile';
+import { queueDashboard } from './routes/queue-dashboard';
 import { seedRoutes } from './routes/seed';
 import { transferRoutes } from './routes/transfers';
 
@@ -35,8 +37,10 @@ export function createApp(deps: ApiDeps): Express {
   seedRoutes(routes, ctx);
   operationsRoutes(routes, ctx);
   adminRoutes(routes, ctx);
+  reconcileRoutes(routes, ctx);
   docsRoutes(routes);
   app.use(routes);
+  queueDashboard(app, ctx.jobs);
   app.use(routeNotFound);
   app.use(problemHandler(deps.logger));
   return app;

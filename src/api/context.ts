@@ -4,6 +4,7 @@ import { AccountDirectory } from '../commands/account-directory';
 import type { TransferCommands } from '../commands/transfer-commands';
 import type { EventStore } from '../eventstore/port';
 import type { BridgeSettings } from '../integration/settings';
+import type { JobQueues } from '../jobs/queues';
 import type { Logger } from '../logger';
 import type { AccessOptions } from './access';
 
@@ -22,6 +23,8 @@ export interface ApiDeps {
   logger: Logger;
   /** The Kafka bridge's settings, for /asyncapi.json; absent when the bridge is off. */
   bridge?: BridgeSettings;
+  /** The reconciler's queues (admin routes, dashboard); absent in tests that do not exercise them. */
+  jobs?: JobQueues;
 }
 
 /** ApiDeps as the routes use them. */
@@ -36,6 +39,7 @@ export interface ApiContext {
   directory: AccountDirectory;
   /** The Kafka bridge's settings; absent when the bridge is off. */
   bridge?: BridgeSettings;
+  jobs?: JobQueues;
 }
 
 export function apiContext(deps: ApiDeps): ApiContext {
@@ -48,5 +52,6 @@ export function apiContext(deps: ApiDeps): ApiContext {
     logger: deps.logger,
     directory: new AccountDirectory(deps.store),
     bridge: deps.bridge,
+    jobs: deps.jobs,
   };
 }

@@ -24,6 +24,10 @@ import {
   emptyQuery,
   openAccountBody,
   pageQuery,
+  reconcileJobParams,
+  reconcileRunParams,
+  reconcileRunsQuery,
+  reconcileTriggerBody,
   seedTransferBody,
   transactionParams,
   transferBody,
@@ -67,7 +71,9 @@ export interface Operation {
   body?: { schema: z.ZodType; maxBytes: number; description?: string };
   responses: Readonly<Record<number, ResponseSpec>>;
   /** The business-rule problems this route answers with, by status (OVERLOADED: ingress cannot take more now). */
-  problems?: Readonly<Partial<Record<number, readonly (DomainErrorCode | 'OVERLOADED')[]>>>;
+  problems?: Readonly<
+    Partial<Record<number, readonly (DomainErrorCode | 'OVERLOADED' | 'RUN_NOT_FOUND' | 'RECONCILER_UNAVAILABLE')[]>>
+  >;
 }
 
 const written: readonly ResponseHeader[] = ['Ledger-Position'];
@@ -388,6 +394,45 @@ export const operations: readonly Operation[] = [
     tag: 'Admin',
     query: emptyQuery,
     responses: { 200: { description: "The bridge's state.", body: responses.bridgeStatus } },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/reconcile/runs',
+    operationId: 'listReconcileRuns',
+    summary: 'Reconciliation runs',
+    description:
+      'The most recent runs of the reconciliation jobs (scheduled, asked for here, or run with ledger reconcile), ' +
+      'newest first, each with its counts and the problems it found.',
+    tag: 'Admin',
+    query: reconcileRunsQuery,
+    responses: { 200: { description: 'The runs.', body: responses.reconcileRuns } },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/reconcile/runs/{id}',
+    operationId: 'getReconcileRun',
+    summary: 'A reconciliation run',
+    tag: 'Admin',
+    params: reconcileRunParams,
+    query: emptyQuery,
+    responses: { 200: { description: 'The run.', body: responses.reconcileRun } },
+    problems: { 404: ['RUN_NOT_FOUND'] },
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/reconcile/{job}',
+    operationId: 'triggerReconcileRun',
+    summary: 'Run a reconciliation job now',
+    description:
+      'Queues one run of the job; a reconciler worker of any instance takes it, and the run is listed once it starts. ' +
+      'expire-holds, resume-stuck and verify-balances with repair change the ledger (each change is one a scheduled ' +
+      'run would make); the others only read.',
+    tag: 'Admin',
+    params: reconcileJobParams,
+    query: emptyQuery,
+    body: { schema: reconcileTriggerBody, maxBytes: maxBodyBytes },
+    responses: { 202: { description: 'Queued.', body: responses.reconcileTriggered } },
+    problems: { 503: ['RECONCILER_UNAVAILABLE'] },
   },
 
   // ---- operations ---------------------------------------------------------------------

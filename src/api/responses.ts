@@ -207,6 +207,42 @@ export const bridgeStatus = z.strictObject({
   lastErrorAt: timestamp.nullable(),
 });
 
+const problemFound = z.strictObject({
+  kind: z.string().meta({
+    description:
+      'What is wrong: balance-mismatch, statement-mismatch, orphaned-hold, stuck-transfer, conservation, lag, ...',
+  }),
+  subject: z.string().meta({ description: 'What it is about: an account, a transfer, a currency, a subscriber.' }),
+  message: z.string(),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  repaired: z.boolean().optional().meta({ description: 'The run put it right.' }),
+});
+
+export const reconcileRun = z.strictObject({
+  id: z.string().meta({ description: 'The run id.' }),
+  job: z.string(),
+  trigger: z.enum(['schedule', 'admin', 'cli']),
+  queueJobId: z.string().nullable().meta({ description: 'The BullMQ job that ran it; null for ledger reconcile.' }),
+  startedAt: timestamp,
+  finishedAt: timestamp.nullable(),
+  outcome: z.enum(['running', 'ok', 'problems', 'failed', 'abandoned']).meta({
+    description:
+      'ok: nothing found; problems: it found some (see problems); failed: it could not finish (see error, it is ' +
+      'retried); abandoned: its worker died and the job was run again.',
+  }),
+  counts: z.record(z.string(), z.union([z.number(), z.string()])),
+  problems: z.array(problemFound).meta({ description: 'The first 100 problems found.' }),
+  problemsTotal: z.number().int().min(0),
+  error: z.string().nullable(),
+});
+
+export const reconcileRuns = z.strictObject({ runs: z.array(reconcileRun) });
+
+export const reconcileTriggered = z.strictObject({
+  job: z.string(),
+  queueJobId: z.string().meta({ description: 'The BullMQ job; its run appears in the list once a worker takes it.' }),
+});
+
 export const openApiDocument = z
   .record(z.string(), z.unknown())
   .meta({ description: 'An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0).' });

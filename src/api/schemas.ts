@@ -11,6 +11,8 @@
  * `.meta()` describes the rest.
  */
 import { z } from 'zod';
+import { maxListedRuns } from '../jobs/runs';
+import { reconcileJobNames } from '../jobs/settings';
 import { maxBatchTransfers, maxIdempotencyKeyLength } from '../commands/transfer-commands';
 import { accountIdPattern, type Overdraft } from '../domain/account';
 import type { JsonObject } from '../domain/events';
@@ -316,6 +318,37 @@ const cursor = z
 
 /** Routes that take no query parameters refuse any. */
 export const emptyQuery = z.strictObject({});
+
+// ---- reconciliation (admin) -----------------------------------------------------------
+
+const reconcileJob = z.enum(reconcileJobNames).meta({ description: 'A reconciliation job.' });
+
+export const reconcileJobParams = z.strictObject({ job: reconcileJob });
+
+export const reconcileRunParams = z.strictObject({
+  id: z.string().regex(/^[1-9][0-9]{0,17}$/, 'must be a run id (a positive whole number)'),
+});
+
+export const reconcileRunsQuery = z.strictObject({
+  job: reconcileJob.optional().meta({ description: 'Only runs of this job.' }),
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,2}$/, `must be a whole number from 1 to ${maxListedRuns}`)
+    .transform(Number)
+    .refine((n) => n <= maxListedRuns, `must be a whole number from 1 to ${maxListedRuns}`)
+    .optional()
+    .meta({ description: `Runs to list, newest first (default 20, at most ${maxListedRuns}).` }),
+});
+
+export const reconcileTriggerBody = z
+  .strictObject({
+    repair: z.boolean().optional().meta({ description: 'verify-balances: re-project every account found wrong.' }),
+    fromEvents: z
+      .boolean()
+      .optional()
+      .meta({ description: 'conservation: fold the event store instead of reading the read models.' }),
+  })
+  .optional();
 
 export const pageQuery = z.strictObject({ limit: limit.optional(), cursor: cursor.optional() });
 

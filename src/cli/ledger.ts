@@ -7,6 +7,9 @@ import { openDatabase } from '../db/database';
 import { openEventStore } from '../eventstore';
 import type { EventStore } from '../eventstore/port';
 import { kafkaLogSummary, kafkaVersion, PortInUseError, startKafkaBroker } from '../integration/kafka-broker';
+import { createJobContext } from '../jobs/context';
+import { type FinishedRun, runReconcileJob } from '../jobs/run-job';
+import { isReconcileJobName, reconcileJobNames } from '../jobs/settings';
 import { createLogger } from '../logger';
 import { allProjections, findProjection } from '../projections';
 import type { Projection } from '../projections/projection';
@@ -28,6 +31,13 @@ commands:
                                      that differs from the live tables, one line each:
                                        DIFF <projection> <table> only-in-<live|rebuilt> <row as JSON>
                                      changes nothing live; exit code 1 if there is any difference
+  reconcile <job> | all [--repair] [--from-events]
+                                     run a reconciliation job once, here, and print its report (the run is
+                                     recorded with the scheduled ones). jobs: ${reconcileJobNames.join(', ')};
+                                     all runs each in turn. verify-balances covers every account.
+                                     --repair: verify-balances re-projects each account it finds wrong
+                                     --from-events: conservation folds the event store instead of the read models
+                                     exit code 1 if a job found problems (repaired ones too)
   api-key <name> <scopes>            make a new API key: prints the key (shown this once only) and the
                                      API_KEYS entry to add for it, which holds only the key's SHA-256.
                                      scopes: read, write, admin joined with + (admin grants every scope,
@@ -41,7 +51,7 @@ commands:
   help                               print this text
 
 projections: ${projectionNames}
-exit codes: 0 done (no differences), 1 differences found (--verify), 2 bad arguments or failure`;
+exit codes: 0 done (no differences), 1 differences or problems found (--verify, reconcile), 2 bad arguments or failure`;
 
 class UsageError extends Error {}
 
@@ -62,6 +72,8 @@ export async function run(argv: string[]): Promise<number> {
         return apiKey(rest);
       case 'kafka':
         return await kafka(rest);
+      case 'reconcile':
+        return await reconcile(rest);
       case 'help':
       case '--help':
       case '-h':
@@ -252,6 +264,87 @@ async function replay(args: string[]): Promise<number> {
     await store?.close();
     await db.close();
   }
+}
+
+async function reconcile(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { repair: { type: 'boolean' }, 'from-events': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    true,
+  );
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new UsageError(`reconcile takes one job (${reconcileJobNames.join(', ')}) or all`);
+  const [name] = positionals;
+  if (name !== 'all' && !isReconcileJobName(name)) {
+    throw new UsageError(`unknown job ${JSON.stringify(name)} (known: ${reconcileJobNames.join(', ')}, all)`);
+  }
+  const jobs = name === 'all' ? [...reconcileJobNames] : [name];
+  const config = loadConfig();
+  const logger = createLogger(quietLevel(config.logLevel));
+  const db = await openDatabase(config, logger);
+  const store = openEventStore(config, db.pool, logger);
+  const ctx = createJobContext({
+    store,
+    pool: db.pool,
+    settings: config.reconcile,
+    bridge: config.bridge !== undefined,
+    logger,
+  });
+  let problems = 0;
+  try {
+    for (const job of jobs) {
+      const progress = new ProgressReporter(process.stderr, {
+        verb: 'reconcile',
+        unit: job === 'verify-balances' ? 'accounts' : 'positions',
+      });
+      progress.begin(job);
+      const started = performance.now();
+      let run: FinishedRun;
+      try {
+        run = await runReconcileJob(
+          ctx,
+          job,
+          {
+            repair: values.repair === true,
+            fromEvents: values['from-events'] === true,
+            allAccounts: true,
+            progress: (done, total) => progress.update({ projection: job, done, total, position: 0n }),
+          },
+          { trigger: 'cli' },
+        );
+      } catch (err) {
+        progress.abort();
+        process.stderr.write(`ledger: reconcile ${job} failed: ${(err as Error).message}\n`);
+        return 2;
+      }
+      progress.abort();
+      process.stdout.write(formatRun(job, run, (performance.now() - started) / 1000));
+      problems += run.report.problemsTotal;
+    }
+  } finally {
+    await store.close();
+    await db.close();
+  }
+  return problems === 0 ? 0 : 1;
+}
+
+/** A run's report as `ledger reconcile` prints it. */
+export function formatRun(job: string, run: FinishedRun, seconds: number): string {
+  const { report } = run;
+  const verdict =
+    report.problemsTotal === 0 ? 'ok' : `${report.problemsTotal} problem${report.problemsTotal === 1 ? '' : 's'}`;
+  const lines = [`${job}: ${verdict} (run ${run.id}, ${seconds.toFixed(1)} s)`];
+  for (const [key, value] of Object.entries(report.counts)) lines.push(`  ${key}: ${value}`);
+  for (const p of report.problems) {
+    lines.push(`  PROBLEM ${p.kind} ${p.subject}: ${p.message}${p.repaired ? ' (repaired)' : ''}`);
+  }
+  const unlisted = report.problemsTotal - report.problems.length;
+  if (unlisted > 0) lines.push(`  ... and ${unlisted} more (the first ${report.problems.length} are listed)`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** Rows come from node-postgres (bigint columns as strings), but be safe with BigInt anyway. */

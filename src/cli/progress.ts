@@ -10,6 +10,8 @@ export interface ProgressOutput {
 export interface ProgressOptions {
   /** 'replay' or 'verify': the verb of the progress lines. */
   verb?: string;
+  /** What is counted: events unless said otherwise (accounts, for balance verification). */
+  unit?: string;
   /** Plain lines (not a TTY) are written at most this often. */
   lineIntervalMs?: number;
   /** A TTY line is redrawn at most this often. */
@@ -30,6 +32,7 @@ const maxBarWidth = 24;
  */
 export class ProgressReporter {
   private readonly verb: string;
+  private readonly unit: string;
   private readonly lineIntervalMs: number;
   private readonly redrawIntervalMs: number;
   private readonly now: () => number;
@@ -45,6 +48,7 @@ export class ProgressReporter {
     options: ProgressOptions = {},
   ) {
     this.verb = options.verb ?? 'replay';
+    this.unit = options.unit ?? 'events';
     this.lineIntervalMs = options.lineIntervalMs ?? 2_000;
     this.redrawIntervalMs = options.redrawIntervalMs ?? 100;
     this.now = options.now ?? (() => performance.now());
@@ -86,8 +90,8 @@ export class ProgressReporter {
     const seconds = (now - this.startedAt) / 1000;
     const resumed = this.baseline ? `, resumed after ${this.baseline} events` : '';
     this.out.write(
-      `${pastTense[this.verb] ?? `${this.verb}ed`} ${this.projection}: ${events} events in ${seconds.toFixed(1)} s ` +
-        `(${rate(events, seconds)} events/s${resumed})\n`,
+      `${pastTense[this.verb] ?? `${this.verb}ed`} ${this.projection}: ${events} ${this.unit} in ${seconds.toFixed(1)} s ` +
+        `(${rate(events, seconds)} ${this.unit}/s${resumed})\n`,
     );
   }
 
@@ -109,13 +113,13 @@ export class ProgressReporter {
     const eta = perSecond > 0 ? formatDuration((total - p.done) / perSecond) : '?';
     if (!this.tty) {
       this.out.write(
-        `${this.verb} ${this.projection}: ${p.done}/${total} events, ${rate(events, seconds)} events/s, ETA ${eta}\n`,
+        `${this.verb} ${this.projection}: ${p.done}/${total} ${this.unit}, ${rate(events, seconds)} ${this.unit}/s, ETA ${eta}\n`,
       );
       return;
     }
     const fraction = total === 0 ? 1 : p.done / total;
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
-    const figures = `${p.done}/${total} events ${rate(events, seconds)} events/s ETA ${eta}`;
+    const figures = `${p.done}/${total} ${this.unit} ${rate(events, seconds)} ${this.unit}/s ETA ${eta}`;
     const width = (this.out.columns ?? 80) - 1;
     // The bar takes what the line has left (at most 24 characters), and goes when that is too little.
     const bar = Math.min(maxBarWidth, width - `${this.verb} ${this.projection} [] ${percent} ${figures}`.length);

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Pool } from 'pg';
 import { DomainError } from '../domain/errors';
 import { canonicalJson, type JsonObject, type JsonValue } from '../domain/events';
 import { transferStream } from '../domain/streams';
@@ -7,7 +6,6 @@ import {
   decideTransfer,
   evolveTransfer,
   initialTransferState,
-  isTerminalTransferStatus,
   type TransferCommand,
   type TransferMode,
   type TransferState,
@@ -342,23 +340,13 @@ export class TransferCommands {
     return this.decide(transferId, (now) => ({ type: 'RequestVoid', data: { transferId, now } }));
   }
 
-  /** Records the expiry of pending transfers whose time is up; the transfer process then releases their holds. */
-  async expireDueTransfers(pool: Pool, limit = 500): Promise<number> {
-    const now = this.clock();
-    const { rows } = await pool.query<{ transfer_id: string }>(
-      'select transfer_id from ledger_pending_expiries where expires_at <= $1 order by expires_at limit $2',
-      [now.toISOString(), limit],
-    );
-    let expired = 0;
-    for (const { transfer_id: transferId } of rows) {
-      const result = await this.decide(transferId, (at) => ({ type: 'ExpireTransfer', data: { transferId, now: at } }));
-      if (!result.replayed) expired++;
-      // Finished some other way (committed, voided) and missed by the process's clean-up.
-      if (isTerminalTransferStatus(result.state.status)) {
-        await pool.query('delete from ledger_pending_expiries where transfer_id = $1', [transferId]);
-      }
-    }
-    return expired;
+  /**
+   * Records the expiry of a pending transfer whose timeout has passed (the transfer process
+   * then releases its hold); changes nothing for one that is not HELD and undecided, or not
+   * yet due: `replayed` is then true.
+   */
+  expireTransfer(transferId: string): Promise<AcceptedTransfer> {
+    return this.decide(transferId, (now) => ({ type: 'ExpireTransfer', data: { transferId, now } }));
   }
 
   /** A client's (or the reconciler's) decision on one transfer, retried on a concurrent write. */

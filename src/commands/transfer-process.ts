@@ -50,6 +50,7 @@ import {
   type TransferCommand,
   type TransferEvent,
   type TransferState,
+  type TransferStatus,
 } from '../domain/transfer';
 import { loadCheckpoint, saveCheckpointUnflushed } from '../db/checkpoints';
 import { type LeasedWork, runLeased } from '../db/lease';
@@ -110,22 +111,37 @@ interface Work {
     | { kind: 'release'; reason: TransferCancelReason };
 }
 
-export function startTransferProcess(options: TransferProcessOptions): RunningTransferProcess {
-  const { store, pool, logger } = options;
-  const name = options.name ?? transferProcessName;
+/** Drives transfers on: a batch of the events that give the process work, or named transfers (the reconciler). */
+export interface TransferWorker {
+  /** Works one batch: every transfer it moves, to the end of what can be done now. */
+  workBatch(events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void>;
+  /**
+   * Drives the named transfers on from their own streams, as the process would after a
+   * crash; safe while the process runs (the rules above make each step happen once).
+   * Returns each transfer's status as read from its stream, and after.
+   */
+  resume(
+    transferIds: readonly string[],
+  ): Promise<Map<string, { before: TransferStatus | 'NONE'; after: TransferStatus | 'NONE' }>>;
+}
+
+export function transferWorker(options: {
+  store: EventStore;
+  logger: Logger;
+  clock?: () => Date;
+  faults?: FaultInjector;
+}): TransferWorker {
+  const { store } = options;
   const clock = options.clock ?? (() => new Date());
   const faults = options.faults ?? noFaults;
-  const log = logger.child({ component: name });
+  const log = options.logger;
 
-  /** Works one batch: every transfer it moves, to the end of what can be done now. */
-  const workBatch = async (events: RecordedEvent[], recoveryUntil: bigint, accounts: AccountCache): Promise<void> => {
-    const work = await collectWork(events, recoveryUntil);
+  const workAll = async (work: Work[], accounts: AccountCache): Promise<void> => {
     if (work.length === 0) return;
     const now = clock();
     if (store.capabilities.multiStreamAppend) await workAtOnce(work, accounts, now);
     else await workStepByStep(work, accounts, now);
     faults.check('after-record');
-    await unindexFinished(work);
   };
 
   /**
@@ -156,7 +172,6 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
       try {
         if (!(await plan.unwrittenAreCurrent())) throw new StalePlan();
         const records = recordAppends(work, now);
-        await indexExpiries(work);
         plan.written(await appendStep(store, [...plan.appends(), ...records.appends], faults));
         records.applied();
         return;
@@ -182,12 +197,13 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
       )
     )();
     faults.check('after-hold');
-    (await settled(accounts, (plan) => creditStep(work.filter(needsCredit), plan, now)))();
+    // Chosen once: a retried attempt must credit the same transfers, whatever the failed one decided.
+    const toCredit = work.filter(needsCredit);
+    (await settled(accounts, (plan) => creditStep(toCredit, plan, now)))();
     faults.check('after-credit');
     (await settled(accounts, (plan) => settleStep(work, plan, now)))();
     faults.check('after-settle');
     const records = recordAppends(work, now);
-    await indexExpiries(work);
     await appendStep(store, records.appends, faults);
     records.applied();
   };
@@ -216,7 +232,7 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
 
   /** Transfers this batch moves: new requests, and client decisions on pending ones. */
   const collectWork = async (events: RecordedEvent[], recoveryUntil: bigint): Promise<Work[]> => {
-    const byId = new Map<string, { causationId: string; fresh?: TransferEvent }>();
+    const byId = new Map<string, Seen>();
     for (const e of events) {
       const transferId = parseTransferStream(e.streamName);
       if (transferId === null) continue;
@@ -225,6 +241,13 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
         e.type === 'TransferRequested' && e.revision === 0n && e.position > recoveryUntil && !byId.has(transferId);
       byId.set(transferId, { causationId: e.id, fresh: fresh ? parseTransferEvent(e) : undefined });
     }
+    return loadWork(byId);
+  };
+
+  /** The transfers' states (read from their streams unless fresh), without those that have ended. */
+  const loadWork = async (byId: Map<string, Seen>): Promise<Work[]> => (await loadAll(byId)).filter(isOpen);
+
+  const loadAll = async (byId: Map<string, Seen>): Promise<Work[]> => {
     const entries = [...byId.entries()];
     const work: Work[] = [];
     for (let i = 0; i < entries.length; i += maxParallelTransferLoads) {
@@ -237,10 +260,7 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
             : await loadTransfer(store, transferId),
         })),
       );
-      for (const l of loaded) {
-        if (isTerminalTransferStatus(l.transfer.state.status) || l.transfer.state.status === 'NONE') continue;
-        work.push({ ...l, record: [] });
-      }
+      for (const l of loaded) work.push({ ...l, record: [] });
     }
     return work;
   };
@@ -423,25 +443,27 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
     };
   };
 
-  /** Pending transfers about to be recorded HELD are indexed by expiry time first, so expiry always finds them. */
-  const indexExpiries = async (work: Work[]): Promise<void> => {
-    const held = work.filter((w) => w.outcome?.kind === 'held' && w.transfer.state.request!.expiresAt);
-    if (held.length === 0) return;
-    await pool.query(
-      `insert into ledger_pending_expiries (transfer_id, expires_at)
-       select * from unnest($1::text[], $2::timestamptz[]) on conflict (transfer_id) do nothing`,
-      [held.map((w) => w.transferId), held.map((w) => w.transfer.state.request!.expiresAt!.toISOString())],
-    );
+  return {
+    workBatch: async (events, recoveryUntil, accounts) => workAll(await collectWork(events, recoveryUntil), accounts),
+    async resume(transferIds) {
+      const all = await loadAll(
+        new Map(transferIds.map((id) => [id, { causationId: deterministicEventId(id, 'resume') }])),
+      );
+      const before = new Map(all.map((w) => [w.transferId, w.transfer.state.status]));
+      await workAll(all.filter(isOpen), new AccountCache(store));
+      return new Map(
+        all.map((w) => [w.transferId, { before: before.get(w.transferId)!, after: w.transfer.state.status }]),
+      );
+    },
   };
+}
 
-  const unindexFinished = async (work: Work[]): Promise<void> => {
-    const finished = work
-      .filter((w) => w.transfer.state.request!.mode === 'pending' && isTerminalTransferStatus(w.transfer.state.status))
-      .map((w) => w.transferId);
-    if (finished.length > 0) {
-      await pool.query('delete from ledger_pending_expiries where transfer_id = any($1::text[])', [finished]);
-    }
-  };
+export function startTransferProcess(options: TransferProcessOptions): RunningTransferProcess {
+  const { store, pool, logger } = options;
+  const name = options.name ?? transferProcessName;
+  const faults = options.faults ?? noFaults;
+  const log = logger.child({ component: name });
+  const worker = transferWorker({ store, logger: log, clock: options.clock, faults });
 
   return runLeased({
     pool,
@@ -460,13 +482,23 @@ export function startTransferProcess(options: TransferProcessOptions): RunningTr
         maxBatchSize,
         eventTypes: processedEventTypes,
         handler: async (events, through) => {
-          if (events.length > 0) await workBatch(events, recoveryUntil, accounts);
+          if (events.length > 0) await worker.workBatch(events, recoveryUntil, accounts);
           faults.check('before-checkpoint');
           await saveCheckpointUnflushed(pool, name, through);
         },
       });
     },
   });
+}
+
+/** How a transfer came into a batch: the event that caused it, and the stream itself for a new request. */
+interface Seen {
+  causationId: string;
+  fresh?: TransferEvent;
+}
+
+function isOpen(w: Work): boolean {
+  return !isTerminalTransferStatus(w.transfer.state.status) && w.transfer.state.status !== 'NONE';
 }
 
 /** An account decision that wrote nothing turned out to be made on a stale account. */

@@ -429,6 +429,43 @@ create table ledger_bridge_status (
 );
 `;
 
+const reconciliation = `
+-- The reconciler's runs (src/jobs): one row per run of a job, written when it starts and
+-- when it ends, with what it counted and the problems it found (the first 100; the total
+-- says how many there were). A run whose worker died stays 'running' until a retry of the
+-- same BullMQ job marks it 'abandoned'.
+create table ledger_reconcile_runs (
+  id             bigserial primary key,
+  job            text not null,
+  trigger        text not null,
+  queue_job_id   text,
+  started_at     timestamptz not null default now(),
+  finished_at    timestamptz,
+  outcome        text not null,
+  counts         jsonb not null default '{}',
+  problems       jsonb not null default '[]',
+  problems_total integer not null default 0,
+  error          text
+);
+create index ledger_reconcile_runs_recent on ledger_reconcile_runs (started_at desc, id desc);
+create index ledger_reconcile_runs_job on ledger_reconcile_runs (job, started_at desc, id desc);
+create index ledger_reconcile_runs_queue_job on ledger_reconcile_runs (queue_job_id) where queue_job_id is not null;
+
+-- Where a job that covers the ledger a slice per run (balance verification) goes on from.
+create table ledger_reconcile_cursors (
+  job        text primary key,
+  cursor     text not null,
+  updated_at timestamptz not null default now()
+);
+
+-- Pending transfers now expire through delayed jobs scheduled from the event store, with a
+-- backstop sweep over the transfers read model: the process's own index goes.
+drop table ledger_pending_expiries;
+
+-- The backstop sweep and the expiring-holds report read pending transfers by expiry.
+create index rm_transfers_expiring on rm_transfers (expires_at) where status = 'HELD' and expires_at is not null;
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'event store', sql: eventStore },
   { version: 2, name: 'transfer process state', sql: processState },
@@ -436,4 +473,5 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: 'read models', sql: readModels },
   { version: 5, name: 'set-based append', sql: setBasedAppend },
   { version: 6, name: 'bridge status', sql: bridgeStatus },
+  { version: 7, name: 'reconciliation', sql: reconciliation },
 ];

@@ -167,6 +167,22 @@ export function assertAccountInvariant(state: AccountState): void {
   );
 }
 
+/** What an event does to the account's posted and held balances (zero for the others). */
+export function balanceChange(event: AccountEvent): { posted: bigint; held: bigint } {
+  switch (event.type) {
+    case 'FundsHeld':
+      return { posted: 0n, held: event.data.amountMinor };
+    case 'HoldReleased':
+      return { posted: 0n, held: -event.data.amountMinor };
+    case 'FundsDebited':
+      return { posted: -event.data.amountMinor, held: -(event.data.amountMinor + event.data.releasedMinor) };
+    case 'FundsCredited':
+      return { posted: event.data.amountMinor, held: 0n };
+    default:
+      return { posted: 0n, held: 0n };
+  }
+}
+
 // ---- evolve -------------------------------------------------------------------------
 
 export function evolveAccount(state: AccountState, event: AccountEvent): AccountState {

@@ -33,7 +33,7 @@ interface LagSource {
   subscribers: Subscriber[];
 }
 
-interface Lag {
+export interface Lag {
   kind: Kind;
   label: string;
   positions: number;
@@ -109,19 +109,28 @@ export function watchSubscriberLag(options: {
 }): {
   stop(): void;
 } {
-  const processName = options.processName ?? transferProcessName;
   const source: LagSource = {
     store: options.store,
     pool: options.pool,
     log: options.logger.child({ component: 'metrics' }),
-    subscribers: [
-      { kind: 'process', label: processName, checkpoint: processName },
-      ...allProjections.map((p): Subscriber => ({ kind: 'projection', label: p.name, checkpoint: checkpointName(p) })),
-      ...(options.bridge ? [{ kind: 'bridge', label: 'kafka', checkpoint: bridgeName } satisfies Subscriber] : []),
-    ],
+    subscribers: subscribersOf(options),
   };
   watches.add(source);
   return { stop: () => void watches.delete(source) };
+}
+
+function subscribersOf(options: { processName?: string; bridge?: boolean }): Subscriber[] {
+  const processName = options.processName ?? transferProcessName;
+  return [
+    { kind: 'process', label: processName, checkpoint: processName },
+    ...allProjections.map((p): Subscriber => ({ kind: 'projection', label: p.name, checkpoint: checkpointName(p) })),
+    ...(options.bridge ? [{ kind: 'bridge', label: 'kafka', checkpoint: bridgeName } satisfies Subscriber] : []),
+  ];
+}
+
+/** The lag of the transfer process, of every projection and (with `bridge`) of the Kafka bridge, now. */
+export function subscriberLags(options: { store: EventStore; pool: Pool; bridge?: boolean }): Promise<Lag[]> {
+  return measure({ ...options, subscribers: subscribersOf(options) });
 }
 
 function sample(): Promise<Lag[]> {
@@ -147,7 +156,7 @@ async function sampleAll(): Promise<Lag[]> {
 }
 
 /** The head, every checkpoint in one query, and the first event after each checkpoint that is behind. */
-async function measure({ store, pool, subscribers }: LagSource): Promise<Lag[]> {
+async function measure({ store, pool, subscribers }: Omit<LagSource, 'log'>): Promise<Lag[]> {
   const [head, { rows }] = await Promise.all([
     store.headPosition(),
     pool.query<{ name: string; position: string }>(

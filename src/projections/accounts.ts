@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { balanceChange } from '../domain/account';
 import { parseAccountEvent, type JsonObject } from '../domain/events';
 import { parseAccountStream } from '../domain/streams';
 import type { RecordedEvent } from '../eventstore/port';
@@ -73,21 +74,22 @@ export const accountsProjection: Projection = {
       } else {
         if (!current) throw new Error(`account ${id}: ${event.type} at ${recorded.position} before AccountOpened`);
         row = { ...current };
+        const change = balanceChange(event);
+        row.posted += change.posted;
+        row.held += change.held;
         switch (event.type) {
-          case 'FundsHeld':
-            row.held += event.data.amountMinor;
-            break;
-          case 'HoldReleased':
-            row.held -= event.data.amountMinor;
-            break;
           case 'FundsDebited':
-            row.posted -= event.data.amountMinor;
-            row.held -= event.data.amountMinor + event.data.releasedMinor;
-            entries.push(entry(row, recorded, event.data.transferId, 'debit', event.data.amountMinor, event.data.at));
-            break;
           case 'FundsCredited':
-            row.posted += event.data.amountMinor;
-            entries.push(entry(row, recorded, event.data.transferId, 'credit', event.data.amountMinor, event.data.at));
+            entries.push(
+              entry(
+                row,
+                recorded,
+                event.data.transferId,
+                event.type === 'FundsDebited' ? 'debit' : 'credit',
+                event.data.amountMinor,
+                event.data.at,
+              ),
+            );
             break;
           case 'AccountFrozen':
             row.status = 'frozen';
@@ -97,6 +99,9 @@ export const accountsProjection: Projection = {
             break;
           case 'AccountClosed':
             row.status = 'closed';
+            break;
+          case 'FundsHeld':
+          case 'HoldReleased':
             break;
           default: {
             const _exhaustive: never = event;

@@ -7,9 +7,10 @@ import type { MetricsSnapshot } from '../metrics/registry';
 
 import type { ResourceLimits } from 'node:worker_threads';
 import type { BridgeSettings } from '../integration/settings';
+import type { ReconcileSettings } from '../jobs/settings';
 
 /** The bridge runs only when Kafka is configured. */
-export const backgroundRoles = ['transfer-process', 'projections', 'bridge'] as const;
+export const backgroundRoles = ['transfer-process', 'projections', 'reconciler', 'bridge'] as const;
 export type BackgroundRole = (typeof backgroundRoles)[number];
 
 /**
@@ -30,6 +31,9 @@ export interface WorkerSettings {
   logLevel: string;
   /** The bridge role's settings. */
   bridge?: BridgeSettings;
+  /** The reconciler role's: its Redis and its settings. */
+  redisUrl?: string;
+  reconcile?: ReconcileSettings;
 }
 
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; requestId: number };

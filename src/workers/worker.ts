@@ -11,6 +11,7 @@ import { instrumentEventStore } from '../eventstore/instrumented';
 import type { Pool } from 'pg';
 import type { EventStore } from '../eventstore/port';
 import { startBridge } from '../integration/bridge';
+import { startReconciler } from '../jobs/reconciler';
 import { createLogger, type Logger } from '../logger';
 import { metricsRegistry, type MetricsSnapshot } from '../metrics/registry';
 import { startProjections } from '../projections';
@@ -58,6 +59,18 @@ function startRole(settings: WorkerSettings, store: EventStore, pool: Pool, logg
     case 'bridge': {
       if (settings.bridge === undefined) throw new Error('the bridge role needs its settings');
       return startBridge({ store, pool, logger, settings: settings.bridge });
+    }
+    case 'reconciler': {
+      if (settings.redisUrl === undefined || settings.reconcile === undefined)
+        throw new Error('the reconciler role needs Redis and its settings');
+      return startReconciler({
+        store,
+        pool,
+        redisUrl: settings.redisUrl,
+        settings: settings.reconcile,
+        bridge: settings.bridge !== undefined,
+        logger,
+      });
     }
     default: {
       const _exhaustive: never = settings.role;

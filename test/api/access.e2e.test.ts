@@ -84,6 +84,10 @@ describe('without a valid API key: 401', () => {
     ['GET', '/v1/no-such-route'],
     ['GET', '/V1/accounts'],
     ['GET', '/v1/accounts/'],
+    // The queue dashboard, whether or not this instance mounts it.
+    ['GET', '/admin/queues'],
+    ['GET', '/admin/queues/api/queues'],
+    ['POST', '/Admin/Queues/api/queues/reconcile/pause'],
   ])('%s %s needs a key', async (method, path) => {
     const res = await request(api.app)[method === 'GET' ? 'get' : 'post'](path);
     expectProblem(res, 401, 'UNAUTHORIZED');
@@ -123,6 +127,9 @@ describe('scopes', () => {
     ['an admin route', 'POST', '/v1/accounts/src/close', 'writer', 'admin'],
     ['an admin route spelled in capitals', 'POST', '/V1/Accounts/src/FREEZE', 'clerk', 'admin'],
     ['an admin route with a trailing slash', 'POST', '/v1/accounts/src/unfreeze/', 'clerk', 'admin'],
+    ['the queue dashboard', 'GET', '/admin/queues', 'clerk', 'admin'],
+    ['the queue dashboard API', 'GET', '/admin/queues/api/queues', 'reader', 'admin'],
+    ['the queue dashboard spelled in capitals', 'GET', '/ADMIN/QUEUES/', 'clerk', 'admin'],
   ] as const)('%s (%s %s) as %s → 403 FORBIDDEN: needs %s', async (_what, method, path, who, scope) => {
     const before = await api.eventCount();
     const req = method === 'GET' ? request(api.app).get(path) : request(api.app).post(path).send(transfer());
@@ -159,6 +166,10 @@ describe('scopes', () => {
     const closed = await request(api.app).post('/v1/accounts/adm/close').set(as('root'));
     expect({ status: closed.status, account: closed.body.status }).toEqual({ status: 200, account: 'closed' });
   });
+
+  it('an admin key gets past access to /admin, where no queue dashboard is mounted without the queues', async () => {
+    expectProblem(await request(api.app).get('/admin/queues').set(as('root')), 404, 'ROUTE_NOT_FOUND');
+  });
 });
 
 describe('idempotency keys are scoped per API key', () => {
@@ -181,7 +192,7 @@ describe('idempotency keys are scoped per API key', () => {
   });
 });
 
-describe('outside /v1 and /api/v1', () => {
+describe('outside /v1, /api/v1 and /admin', () => {
   it('operations paths need no key', async () => {
     const res = await request(api.app).get('/health/live');
     expect(res.status).toBe(200);
@@ -190,6 +201,7 @@ describe('outside /v1 and /api/v1', () => {
   it('an unknown path is 404, not 401', async () => {
     expectProblem(await request(api.app).get('/nope'), 404, 'ROUTE_NOT_FOUND');
     expectProblem(await request(api.app).get('/v1x/accounts'), 404, 'ROUTE_NOT_FOUND');
+    expectProblem(await request(api.app).get('/administrator'), 404, 'ROUTE_NOT_FOUND');
   });
 });
 

@@ -393,7 +393,7 @@ describe('projections: what each event type does to the read models', () => {
     });
     await ledger.waitForStatus('exp-1', 'HELD');
     const t = advance(ledger, 61 * second);
-    expect(await ledger.transfers.expireDueTransfers(ledger.db.pool)).toBe(1);
+    expect((await ledger.transfers.expireTransfer('exp-1')).replayed).toBe(false);
     await ledger.waitForStatus('exp-1', 'CANCELLED');
     await syncReadSide(ledger);
     expect(await transferRow(ledger, 'exp-1')).toMatchObject({

@@ -109,9 +109,10 @@ describe('transfer flow on PostgreSQL', () => {
       timeoutSeconds: 60,
     });
     await ledger.waitForStatus(t.transferId, 'HELD');
-    expect(await ledger.transfers.expireDueTransfers(ledger.db.pool)).toBe(0);
+    expect((await ledger.transfers.expireTransfer(t.transferId)).replayed).toBe(true);
     ledger.clock.now = new Date(ledger.clock.now.getTime() + 61_000);
-    expect(await ledger.transfers.expireDueTransfers(ledger.db.pool)).toBe(1);
+    expect((await ledger.transfers.expireTransfer(t.transferId)).replayed).toBe(false);
+    expect((await ledger.transfers.expireTransfer(t.transferId)).replayed).toBe(true);
     const done = await ledger.waitForStatus(t.transferId, 'CANCELLED');
     expect(done.reason).toBe('EXPIRED');
     expect(await ledger.available('e-src')).toBe(100n);

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Client, Pool } from 'pg';
 import { migrate } from '../../src/db/migrate';
 import { databaseUrl } from '../../src/db/url';
+import { Redis } from 'ioredis';
 import { redisLocation } from '../../src/redis/client';
+import { deleteKeys, testJobsPrefixStart } from './redis';
 import {
   eventStoreDbAvailability,
   eventStoreDbHowToRun,
@@ -75,6 +77,10 @@ export default async function globalSetup(): Promise<void> {
     for (const { datname } of rows) await c.query(`drop database if exists ${datname} with (force)`);
     await c.end();
     await pg.stop?.();
+    // The BullMQ keys of every test service of this run (test/support/redis.ts).
+    const client = new Redis(redis.url);
+    await deleteKeys(client, `${testJobsPrefixStart}-ledger_t_${runId}`);
+    client.disconnect();
     await redis.stop();
     await kafka.stop();
   };

@@ -12,6 +12,23 @@ export interface TestRedis {
 }
 
 const scanCount = 500;
+/** Every test service's BullMQ keys start with this and its database's name (which holds the run id). */
+export const testJobsPrefixStart = 'ledger-test-jobs';
+
+/** The BullMQ prefix of a test service: one per database, so instances of one ledger share their queues. */
+export function testJobsPrefix(databaseUrl: string): string {
+  return `${testJobsPrefixStart}-${new URL(databaseUrl).pathname.slice(1)}`;
+}
+
+/** Deletes every key that starts with `prefix`. */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', scanCount);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
 
 /** The run's Redis (found or started by the global setup), under a random key prefix. */
 export async function openTestRedis(): Promise<TestRedis> {
@@ -23,12 +40,7 @@ export async function openTestRedis(): Promise<TestRedis> {
     redis,
     keyPrefix,
     async close() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', scanCount);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteKeys(redis, keyPrefix);
       await closeRedis(redis);
     },
   };

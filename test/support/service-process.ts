@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { freePort } from '../../src/net';
+import { testJobsPrefix } from './redis';
 
 const startTimeoutMs = 90_000;
 const stopTimeoutMs = 40_000;
@@ -26,7 +27,14 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   const port = await freePort();
   const main = path.join(__dirname, '..', '..', 'src', 'main.ts');
   const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', main], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, HTTP_HOST: '127.0.0.1', HTTP_PORT: String(port) },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      ...(env.DATABASE_URL && { JOBS_PREFIX: testJobsPrefix(env.DATABASE_URL) }),
+      ...env,
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: String(port),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -2,6 +2,7 @@ import { loadConfig } from '../../src/config';
 import { type RunningLedger, startLedger } from '../../src/main';
 import { createTestDatabase } from './database';
 import { testLogger } from './ledger';
+import { testJobsPrefix } from './redis';
 
 export interface TestService {
   ledger: RunningLedger;
@@ -18,6 +19,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       REDIS_URL: process.env.LEDGER_TEST_REDIS_URL,
       HTTP_PORT: '0',
       PG_POOL_MAX: '5',
+      JOBS_PREFIX: testJobsPrefix(db.url),
       ...env,
     }),
     testLogger,

@@ -132,6 +132,16 @@ describe('the scope a request needs', () => {
     ['post', '/V1/Accounts/a/FREEZE/', 'admin'],
     ['POST', '/v1/accounts/a/closed', 'write'],
     ['DELETE', '/v1/accounts/a', 'write'],
+    ['GET', '/v1/admin/bridge', 'admin'],
+    // The queue dashboard: its page, its assets and its API, read or written.
+    ['GET', '/admin/queues', 'admin'],
+    ['GET', '/admin/queues/static/js/main.js', 'admin'],
+    ['GET', '/admin/queues/api/queues', 'admin'],
+    ['PUT', '/admin/queues/api/queues/reconcile/pause', 'admin'],
+    ['get', '/ADMIN/Queues/', 'admin'],
+    ['GET', '/admin', 'admin'],
+    ['GET', '/administrator', 'read'],
+    ['GET', '/v1/accounts/admin', 'read'],
   ])('%s %s needs %s', (method, path, scope) => {
     expect(requiredScope(method, path)).toBe(scope);
   });
