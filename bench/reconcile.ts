@@ -1,14 +1,15 @@
 /**
  * npm run bench:reconcile — how long balance verification (the reconciler's verify-balances
- * job, `ledger reconcile verify-balances --all`) takes over every account of a big ledger on
+ * job, as `ledger reconcile verify-balances` runs it) takes over every account of a big ledger on
  * this machine. A benchmark, not a test: it prints figures and checks them against the
  * issue's target, every account of a ledger of at least 1,000,000 events verified in 60 s.
  *
  * A scratch database is filled (bench/ledger-fill.ts) with BENCH_EVENTS (default 1,000,000)
  * ledger events: BENCH_ACCOUNTS (10,000) accounts and a funding account, and the transfers
  * between them, by one writer (so, as in the service, every stream's positions rise with
- * its revisions, which the verification and the re-projection rely on). The accounts projection is rebuilt over them (replayProjection, as `ledger
- * replay accounts` does), so the read models the verification compares with are up to date.
+ * its revisions, which the verification relies on). The accounts projection is rebuilt over
+ * them (replayProjection, as `ledger replay accounts` does), so the read models the
+ * verification compares with are up to date.
  * Then verifyBalances runs over every account, timed: each account's stream read and folded
  * again by the domain's evolveAccount and compared with its rm_accounts row and its last
  * rm_account_entries entry. Printed: accounts and account events per second, the wall time,

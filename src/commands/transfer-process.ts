@@ -241,13 +241,11 @@ export function transferWorker(options: {
         e.type === 'TransferRequested' && e.revision === 0n && e.position > recoveryUntil && !byId.has(transferId);
       byId.set(transferId, { causationId: e.id, fresh: fresh ? parseTransferEvent(e) : undefined });
     }
-    return loadWork(byId);
+    return (await loadWork(byId)).filter(isOpen);
   };
 
-  /** The transfers' states (read from their streams unless fresh), without those that have ended. */
-  const loadWork = async (byId: Map<string, Seen>): Promise<Work[]> => (await loadAll(byId)).filter(isOpen);
-
-  const loadAll = async (byId: Map<string, Seen>): Promise<Work[]> => {
+  /** The transfers' states: read from their streams, unless fresh. */
+  const loadWork = async (byId: Map<string, Seen>): Promise<Work[]> => {
     const entries = [...byId.entries()];
     const work: Work[] = [];
     for (let i = 0; i < entries.length; i += maxParallelTransferLoads) {
@@ -446,7 +444,7 @@ export function transferWorker(options: {
   return {
     workBatch: async (events, recoveryUntil, accounts) => workAll(await collectWork(events, recoveryUntil), accounts),
     async resume(transferIds) {
-      const all = await loadAll(
+      const all = await loadWork(
         new Map(transferIds.map((id) => [id, { causationId: deterministicEventId(id, 'resume') }])),
       );
       const before = new Map(all.map((w) => [w.transferId, w.transfer.state.status]));

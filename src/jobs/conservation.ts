@@ -16,7 +16,7 @@
  * not match its status is named.
  */
 import type { PoolClient } from 'pg';
-import { balanceChange } from '../domain/account';
+import { type AccountEvent, balanceChange } from '../domain/account';
 import { isAccountEventType, isTransferEventType, parseAccountEvent, parseTransferEvent } from '../domain/events';
 import { parseStream, parseTransferStream } from '../domain/streams';
 import { inTransaction } from '../db/transaction';
@@ -102,31 +102,17 @@ async function align(
     after = page[page.length - 1].position;
   }
   if (at.accountsAt < at.position) {
-    const ids = [...new Set(events.map((e) => parseStream(e.streamName)).filter((s) => s?.category === 'account'))].map(
-      (s) => s!.id,
-    );
     const { rows } = await tx.query<{ id: string; currency: string }>(
       'select id, currency from rm_accounts where id = any($1)',
-      [ids],
+      [streamIds(events, 'account')],
     );
     const currencies = new Map(rows.map((r) => [r.id, r.currency]));
-    for (const e of events) {
-      if (!isAccountEventType(e.type)) continue;
-      const event = parseAccountEvent(e);
-      if (event.type === 'AccountOpened') currencies.set(event.data.accountId, event.data.currency);
-      const change = balanceChange(event);
-      const s = sumsFor(sums, currencies.get(event.data.accountId)!);
-      s.posted += change.posted;
-      s.held += change.held;
-    }
+    for (const e of events) if (isAccountEventType(e.type)) addBalanceChange(sums, currencies, parseAccountEvent(e));
     return;
   }
-  const ids = [...new Set(events.map((e) => parseStream(e.streamName)).filter((s) => s?.category === 'transfer'))].map(
-    (s) => s!.id,
-  );
   const { rows } = await tx.query<{ id: string; currency: string; amount: string; status: string }>(
     'select id, currency, amount::text, status from rm_transfers where id = any($1)',
-    [ids],
+    [streamIds(events, 'transfer')],
   );
   const transfers = new Map(rows.map((r) => [r.id, { ...r, amount: BigInt(r.amount) }]));
   for (const e of events) {
@@ -146,6 +132,26 @@ async function align(
     if (holdingStatuses.has(status)) s.holding += transfer.amount;
     transfer.status = status;
   }
+}
+
+/** The ids of the streams of one category that `events` touch. */
+function streamIds(events: RecordedEvent[], category: 'account' | 'transfer'): string[] {
+  const ids = new Set<string>();
+  for (const e of events) {
+    const stream = parseStream(e.streamName);
+    if (stream?.category === category) ids.add(stream.id);
+  }
+  return [...ids];
+}
+
+/** Adds an account event's change to its currency's sums; `currencies` learns the accounts opened. */
+function addBalanceChange(sums: Sums, currencies: Map<string, string>, event: AccountEvent) {
+  if (event.type === 'AccountOpened') currencies.set(event.data.accountId, event.data.currency);
+  const change = balanceChange(event);
+  const s = sumsFor(sums, currencies.get(event.data.accountId)!);
+  s.posted += change.posted;
+  s.held += change.held;
+  return change;
 }
 
 /** The differences a look shows, per currency and check: `posted` (sum of posted) and `held` (held − holding). */
@@ -236,16 +242,11 @@ async function fromEvents(ctx: JobContext, findings: Findings, options: RunOptio
       events++;
       if (isAccountEventType(recorded.type)) {
         const event = parseAccountEvent(recorded);
-        if (event.type === 'AccountOpened') currencies.set(event.data.accountId, event.data.currency);
-        const change = balanceChange(event);
-        const currency = currencies.get(event.data.accountId)!;
-        const s = sumsFor(sums, currency);
-        s.posted += change.posted;
-        s.held += change.held;
+        const change = addBalanceChange(sums, currencies, event);
         if ('transferId' in event.data && change.held !== 0n) {
           const e = entry(event.data.transferId);
           e.held += change.held;
-          e.currency = currency;
+          e.currency = currencies.get(event.data.accountId);
         }
       } else if (isTransferEventType(recorded.type)) {
         const event = parseTransferEvent(recorded);

@@ -37,7 +37,7 @@ interface DueRow {
 }
 
 export async function expireHolds(ctx: JobContext): Promise<JobReport> {
-  const findings = new Findings();
+  const findings = new Findings(['due', 'expired']);
   const dueBefore = new Date(ctx.clock().getTime() - ctx.settings.expiryGraceMs);
   let after: { expiresAt: Date; id: string } | undefined;
   for (let seen = 0; seen < maxExpiredPerRun;) {
@@ -71,7 +71,5 @@ export async function expireHolds(ctx: JobContext): Promise<JobReport> {
     const last = rows[rows.length - 1];
     after = { expiresAt: last.expires_at, id: last.id };
   }
-  findings.set('due', findings.counts.due ?? 0);
-  findings.set('expired', findings.counts.expired ?? 0);
   return findings.report();
 }

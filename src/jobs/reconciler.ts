@@ -7,7 +7,8 @@
  * found stalled and run again elsewhere. Each job is safe to run twice.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { hostname } from 'node:os';
+import { type Job, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import type { EventStore } from '../eventstore/port';
@@ -18,7 +19,14 @@ import { startExpiryScheduler } from './expiry-scheduler';
 import { holdExpiryJobs } from './metrics';
 import { bullConnection, expiryQueueName, JobQueues, reconcileQueueName, type ReconcileJobData } from './queues';
 import { runReconcileJob } from './run-job';
-import { reconcileJobNames, type ReconcileSettings, type ScheduleName, scheduleNames } from './settings';
+import { abandonRuns } from './runs';
+import {
+  describeSchedule,
+  reconcileJobNames,
+  type ReconcileSettings,
+  type ScheduleName,
+  scheduleNames,
+} from './settings';
 
 /** Per-transfer expiries worked at once per instance. */
 const expiryConcurrency = 16;
@@ -84,6 +92,8 @@ export function startReconciler(options: {
   const workerOptions = {
     connection,
     prefix: settings.prefix,
+    // Who holds a job, in the dashboard and in job.processedBy.
+    name: `${hostname()}:${process.pid}`,
     lockDuration: settings.lockDurationMs,
     stalledInterval: settings.lockDurationMs,
     maxStalledCount: 2,
@@ -123,13 +133,29 @@ export function startReconciler(options: {
     worker.on('stalled', (jobId) => log.warn({ queue: worker.name, job: jobId }, 'job stalled: running it again'));
   }
 
+  // A job that stalled once too often is failed by BullMQ's stalled check, not by a worker:
+  // its last run, left running by the worker that died, is closed here. (Each instance hears
+  // the event; the update is the same from all of them.)
+  const eventsConnection = bullConnection(options.redisUrl);
+  const reconcileEvents = new QueueEvents(reconcileQueueName, {
+    connection: eventsConnection,
+    prefix: settings.prefix,
+  });
+  reconcileEvents.on('failed', ({ jobId, failedReason }) => {
+    abandonRuns(options.pool, jobId, failedReason).catch((err) =>
+      log.warn({ err, job: jobId }, 'the runs of a failed job could not be closed'),
+    );
+  });
+  reconcileEvents.on('error', (err) => log.warn({ err: err.message }, 'BullMQ queue events error'));
+
   const scheduler = startExpiryScheduler({ store: options.store, pool: options.pool, queues, logger });
   const stopping = new AbortController();
   const setUp = (async () => {
     for (let delayMs = 1_000; !stopping.signal.aborted; delayMs = Math.min(delayMs * 2, maxSetupDelayMs)) {
       try {
         await applySchedules(queues, settings);
-        log.info('job schedulers in place');
+        const schedules = scheduleNames.map((name) => `${name}: ${describeSchedule(settings.schedules[name])}`);
+        log.info({ schedules }, 'job schedulers in place');
         return;
       } catch (err) {
         log.error({ err, delayMs }, 'job schedulers could not be set up; trying again');
@@ -142,9 +168,10 @@ export function startReconciler(options: {
     async stop() {
       stopping.abort();
       await setUp;
-      await Promise.all([reconcile.close(), expiry.close(), scheduler.stop()]);
+      await Promise.all([reconcile.close(), expiry.close(), reconcileEvents.close(), scheduler.stop()]);
       await queues.close();
       connection.disconnect();
+      eventsConnection.disconnect();
     },
   };
 }

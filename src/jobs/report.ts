@@ -31,6 +31,12 @@ export interface JobReport {
 /** Collects a run's findings, keeping the first `maxRecordedProblems` problems. */
 export class Findings {
   readonly counts: Counts = {};
+
+  /** `counted`: the counts every report of the job carries, from 0. */
+  constructor(counted: readonly string[] = []) {
+    for (const name of counted) this.counts[name] = 0;
+  }
+
   readonly problems: Problem[] = [];
   problemsTotal = 0;
   private readonly byKind: Record<string, number> = {};

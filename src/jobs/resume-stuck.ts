@@ -23,7 +23,7 @@ interface StuckRow {
 }
 
 export async function resumeStuck(ctx: JobContext): Promise<JobReport> {
-  const findings = new Findings();
+  const findings = new Findings(['stuck', 'resumed']);
   const processAt = await loadCheckpoint(ctx.pool, transferProcessName);
   const stuckBefore = new Date(ctx.clock().getTime() - ctx.settings.stuckAfterMs);
   let after = '';
@@ -60,7 +60,5 @@ export async function resumeStuck(ctx: JobContext): Promise<JobReport> {
       });
     }
   }
-  findings.set('stuck', findings.counts.stuck ?? 0);
-  findings.set('resumed', findings.counts.resumed ?? 0);
   return findings.report();
 }

@@ -26,6 +26,15 @@ export interface RunRecord {
 export const maxListedRuns = 200;
 const maxErrorLength = 2_000;
 
+/** Closes the runs of a BullMQ job still marked running: their worker died before they finished. */
+export async function abandonRuns(pool: Pool, queueJobId: string, why: string): Promise<void> {
+  await pool.query(
+    `update ledger_reconcile_runs set outcome = 'abandoned', finished_at = now(), error = $2
+      where queue_job_id = $1 and outcome = 'running'`,
+    [queueJobId, why.slice(0, maxErrorLength)],
+  );
+}
+
 /**
  * Records a run's start. An earlier attempt of the same BullMQ job still marked running
  * died with its worker (BullMQ found it stalled and is running it again): it is abandoned.
@@ -35,12 +44,7 @@ export async function recordRunStart(
   run: { job: string; trigger: RunTrigger; queueJobId?: string },
 ): Promise<string> {
   if (run.queueJobId !== undefined) {
-    await pool.query(
-      `update ledger_reconcile_runs set outcome = 'abandoned', finished_at = now(),
-              error = 'its worker stopped before it finished; the job was run again'
-        where queue_job_id = $1 and outcome = 'running'`,
-      [run.queueJobId],
-    );
+    await abandonRuns(pool, run.queueJobId, 'its worker stopped before it finished; the job was run again');
   }
   const { rows } = await pool.query<{ id: string }>(
     `insert into ledger_reconcile_runs (job, trigger, queue_job_id, outcome) values ($1, $2, $3, 'running') returning id`,

@@ -148,7 +148,7 @@ async function accountsPage(ctx: JobContext, after: string, limit: number): Prom
 }
 
 export async function verifyBalances(ctx: JobContext, options: RunOptions = {}): Promise<JobReport> {
-  const findings = new Findings();
+  const findings = new Findings(['accounts', 'events']);
   const repair = options.repair ?? ctx.settings.repair;
   const sliced = !options.allAccounts && ctx.settings.verifySlice > 0;
   const limit = sliced ? ctx.settings.verifySlice : Number.MAX_SAFE_INTEGER;
@@ -173,7 +173,6 @@ export async function verifyBalances(ctx: JobContext, options: RunOptions = {}):
     options.progress?.(done, total);
   }
   findings.set('accounts', done);
-  findings.set('events', findings.counts.events ?? 0);
   findings.set('from', from);
   findings.set('to', after);
   if (repair) {

@@ -2,6 +2,7 @@
  * The API on a test ledger of its own: real PostgreSQL store (instrumented, as the service
  * runs it), transfer process and projections, the express app driven in-process by supertest.
  */
+import type { JobQueues } from '../../src/jobs/queues';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import request from 'supertest';
@@ -37,6 +38,8 @@ export interface ApiOptions {
   helperKey?: string;
   /** The Kafka bridge's settings, as the service passes them (the bridge itself is not started). */
   bridge?: BridgeSettings;
+  /** The reconciler's queues (no reconciler runs). */
+  jobs?: JobQueues;
 }
 
 export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
@@ -53,6 +56,7 @@ export async function startApi(options: ApiOptions = {}): Promise<ApiHarness> {
     ...(options.access !== undefined && { access: options.access }),
     ...(options.redis !== undefined && { redis: options.redis }),
     ...(options.bridge !== undefined && { bridge: options.bridge }),
+    ...(options.jobs !== undefined && { jobs: options.jobs }),
   });
   const asHelper = (req: request.Test) =>
     options.helperKey === undefined ? req : req.set('Authorization', `Bearer ${options.helperKey}`);

@@ -9,13 +9,15 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { type ApiScope, apiKeyEntry, generateApiKey } from '../../src/api/api-keys';
 import * as responses from '../../src/api/responses';
+import { triggerTimeoutMs } from '../../src/api/routes/reconcile';
 import { loadConfig } from '../../src/config';
 import { JobQueues } from '../../src/jobs/queues';
+import { freePort } from '../../src/net';
 import { eventually } from '../support/projections';
 import { schedulesOff, testRedisUrl } from '../support/reconciler';
 import { deleteKeys, testJobsPrefixStart } from '../support/redis';
 import { startTestService, type TestService } from '../support/service';
-import { expectProblem } from './harness';
+import { expectProblem, startApi } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -181,4 +183,22 @@ test('only the admin scope: a read key gets 403, no key 401, and neither queues 
   expectProblem(await api().get('/v1/admin/reconcile/runs'), 401, 'UNAUTHORIZED');
   expectProblem(await api().post('/v1/admin/reconcile/lag').send({}), 401, 'UNAUTHORIZED');
   expect(await queuedJobs()).toBe(before);
+});
+
+describe('with Redis unreachable', () => {
+  it('a run asked for is refused with 503 RECONCILER_UNAVAILABLE after a bounded wait', async () => {
+    const deadRedis = `redis://127.0.0.1:${await freePort()}`;
+    const jobs = new JobQueues(deadRedis, loadConfig({ JOBS_PREFIX: prefix }).reconcile);
+    const harness = await startApi({ jobs });
+    try {
+      const started = Date.now();
+      const res = await request(harness.app).post('/v1/admin/reconcile/lag').send({});
+      expectProblem(res, 503, 'RECONCILER_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBe(String(triggerTimeoutMs / 1000));
+      expect(Date.now() - started).toBeLessThan(triggerTimeoutMs + 3_000);
+    } finally {
+      await jobs.close();
+      await harness.close();
+    }
+  });
 });

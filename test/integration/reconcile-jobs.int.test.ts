@@ -68,6 +68,19 @@ async function transfer(ledger: TestLedger, source: string, destination: string,
   return t.transferId;
 }
 
+/** A pending transfer to rc-b, once it is HELD. */
+async function holdPending(ledger: TestLedger, source: string, amountMinor: bigint, timeoutSeconds: number) {
+  const t = await ledger.transfers.requestTransfer({
+    sourceAccount: source,
+    destinationAccount: 'rc-b',
+    amountMinor,
+    mode: 'pending',
+    timeoutSeconds,
+  });
+  await ledger.waitForStatus(t.transferId, 'HELD');
+  return t;
+}
+
 describe('reconciliation jobs on a running ledger', () => {
   let ledger: TestLedger;
   let readSide: { stop(): Promise<void> };
@@ -130,14 +143,7 @@ describe('reconciliation jobs on a running ledger', () => {
 
   it('conservation: the alarm fires on a broken read model and clears after the repair', async () => {
     // A pending transfer holds money: held on the account equals the HELD transfer's amount.
-    const pending = await ledger.transfers.requestTransfer({
-      sourceAccount: 'rc-a',
-      destinationAccount: 'rc-b',
-      amountMinor: 50n,
-      mode: 'pending',
-      timeoutSeconds: 3_600,
-    });
-    await ledger.waitForStatus(pending.transferId, 'HELD');
+    const pending = await holdPending(ledger, 'rc-a', 50n, 3_600);
     await syncReadSide(ledger);
     expect((await runJob(ctx, 'conservation')).report.problemsTotal).toBe(0);
     expect(await gauge(conservationAlarm, { currency: 'USD', check: 'posted', source: 'read-models' })).toBe(0);
@@ -163,14 +169,7 @@ describe('reconciliation jobs on a running ledger', () => {
   });
 
   it('expire-holds: the backstop expires a pending transfer left held past its expiry, once', async () => {
-    const pending = await ledger.transfers.requestTransfer({
-      sourceAccount: 'rc-a',
-      destinationAccount: 'rc-b',
-      amountMinor: 40n,
-      mode: 'pending',
-      timeoutSeconds: 60,
-    });
-    await ledger.waitForStatus(pending.transferId, 'HELD');
+    const pending = await holdPending(ledger, 'rc-a', 40n, 60);
     await syncReadSide(ledger);
     expect((await runJob(ctx, 'expire-holds')).report.counts.expired).toBe(0);
 
@@ -199,16 +198,8 @@ describe('reconciliation jobs on a running ledger', () => {
       ['rc-a', 20n],
       ['rc-c', 30n],
     ] as const) {
-      const t = await ledger.transfers.requestTransfer({
-        sourceAccount: source,
-        destinationAccount: 'rc-b',
-        amountMinor: amount,
-        mode: 'pending',
-        timeoutSeconds: 60,
-      });
-      ids.push(t.transferId);
+      ids.push((await holdPending(ledger, source, amount, 60)).transferId);
     }
-    for (const id of ids) await ledger.waitForStatus(id, 'HELD');
     await syncReadSide(ledger);
     const soon = await runJob(contextFor(ledger, { RECONCILE_EXPIRING_WITHIN_SECONDS: '120' }), 'expiring-holds');
     expect(soon.report.counts).toMatchObject({ holds: 3, accounts: 2 });

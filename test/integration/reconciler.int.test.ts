@@ -10,6 +10,7 @@ import { readWholeStream } from '../../src/commands/aggregates';
 import { parseAccountEvent } from '../../src/domain/events';
 import { accountStream } from '../../src/domain/streams';
 import { type ExpiryJobData, expiryJobId, type JobQueues, type ReconcileJobData } from '../../src/jobs/queues';
+import { findRun, recordRunStart } from '../../src/jobs/runs';
 import { defaultSchedules, type ScheduleName, scheduleNames, scheduleVariable } from '../../src/jobs/settings';
 import type { TestLedger } from '../support/ledger';
 import { eventually } from '../support/projections';
@@ -256,12 +257,16 @@ describe('job schedulers', () => {
   });
 });
 
-test("a job whose data is not the ledger's fails at once, without retries, and records no run", async () => {
+test("a job whose data is not the ledger's fails at once, without retries, records no run, and closes one left running", async () => {
   env = await openReconcilerLedger({ JOBS_ATTEMPTS: '5', JOBS_BACKOFF_MS: '10' });
   const { ledger, queues } = env;
   env.startReconciler();
 
-  const badRun = await queues.reconcile.add('nope', { job: 'nope' } as unknown as ReconcileJobData);
+  // As if an earlier attempt of the job had started a run and died with its worker.
+  const dead = await recordRunStart(ledger.db.pool, { job: 'lag', trigger: 'admin', queueJobId: 'bad-1' });
+  const badRun = await queues.reconcile.add('nope', { job: 'nope' } as unknown as ReconcileJobData, {
+    jobId: 'bad-1',
+  });
   const badExpiry = await queues.expiry.add('expire', { transferId: 42 } as unknown as ExpiryJobData);
   // Taken after the bad one (one at a time, in order): by then the bad one's run, had it had one, is recorded.
   const good = await queues.trigger('lag');
@@ -280,5 +285,14 @@ test("a job whose data is not the ledger's fails at once, without retries, and r
   const ran = await finishedJob<ReconcileJobData>(queues.reconcile, good);
   expect(await ran.getState()).toBe('completed');
   const runs = await runsOf(ledger.db.pool);
-  expect(runs.map((r) => ({ job: r.job, queueJobId: r.queueJobId }))).toEqual([{ job: 'lag', queueJobId: good }]);
+  expect(runs.map((r) => ({ job: r.job, queueJobId: r.queueJobId }))).toEqual([
+    { job: 'lag', queueJobId: 'bad-1' },
+    { job: 'lag', queueJobId: good },
+  ]);
+  // The job failed for good: the run its dead worker left running is closed.
+  const closed = await eventually(async () => {
+    const run = await findRun(ledger.db.pool, dead);
+    return run?.outcome === 'running' ? undefined : run;
+  }, 'the dead run closed');
+  expect(closed).toMatchObject({ outcome: 'abandoned', error: expect.stringMatching(/has invalid data/) });
 });

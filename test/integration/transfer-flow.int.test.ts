@@ -1,7 +1,9 @@
-import { freezeAccount } from '../../src/commands/account-commands';
+import { freezeAccount, unfreezeAccount } from '../../src/commands/account-commands';
 import { transferProcessName } from '../../src/commands/transfer-process';
 import { loadCheckpoint } from '../../src/db/checkpoints';
+import { accountStream } from '../../src/domain/streams';
 import { createTestLedger, type TestLedger } from '../support/ledger';
+import { withoutMultiStreamAppend } from '../support/single-stream-store';
 
 describe('transfer flow on PostgreSQL', () => {
   let ledger: TestLedger;
@@ -147,4 +149,64 @@ test('an idle transfer process has its checkpoint at the head, past a last batch
   } finally {
     await ledger.close();
   }
+});
+
+describe('transfer flow step by step (a store without multi-stream append)', () => {
+  it('an account written meanwhile makes the credit step retry, and the retry still credits before the debit', async () => {
+    let interpose: (() => Promise<void>) | undefined;
+    const ledger = await createTestLedger({
+      store: (pg) => {
+        const inner = withoutMultiStreamAppend(pg);
+        return {
+          ...inner,
+          // The first credit to `sb-dst`: another writer changes the account just before it, so it conflicts.
+          append: async (stream, events, expected) => {
+            if (stream === accountStream('sb-dst') && events[0]?.type === 'FundsCredited' && interpose) {
+              const change = interpose;
+              interpose = undefined;
+              await change();
+            }
+            return inner.append(stream, events, expected);
+          },
+        };
+      },
+    });
+    try {
+      const running = ledger.startProcess({ restartOnError: false });
+      await ledger.open('sb-src');
+      await ledger.open('sb-dst');
+      await ledger.fund('sb-src', 100n);
+      interpose = async () => {
+        await freezeAccount(ledger.store, 'sb-dst', new Date());
+        await unfreezeAccount(ledger.store, 'sb-dst', new Date());
+      };
+      const t = await ledger.transfers.requestTransfer({
+        sourceAccount: 'sb-src',
+        destinationAccount: 'sb-dst',
+        amountMinor: 60n,
+      });
+      const [done] = (await ledger.waitForTerminal([t.transferId])).values();
+      expect(interpose).toBeUndefined();
+      expect(done.status).toBe('COMMITTED');
+      expect((await ledger.account('sb-src')).postedMinor).toBe(40n);
+      expect((await ledger.account('sb-dst')).postedMinor).toBe(60n);
+      // Never a debit without its credit, not even for a moment the process would put right after a restart.
+      const { rows } = await ledger.db.pool.query<{ type: string }>(
+        `select type from ledger_events where data ->> 'transferId' = $1 and type like 'Funds%' order by position`,
+        [t.transferId],
+      );
+      expect(rows.map((r) => r.type)).toEqual(['FundsHeld', 'FundsCredited', 'FundsDebited']);
+      expect(
+        await Promise.race([
+          running.done.then(
+            () => 'stopped',
+            () => 'failed',
+          ),
+          'running',
+        ]),
+      ).toBe('running');
+    } finally {
+      await ledger.close();
+    }
+  });
 });

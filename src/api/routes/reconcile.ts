@@ -3,6 +3,7 @@
  * a run asked for now (queued; any instance's reconciler worker takes it).
  */
 import type { Response, Router } from 'express';
+import { DeadlineExceeded, withDeadline } from '../../deadline';
 import { findRun, listRuns, type RunRecord } from '../../jobs/runs';
 import { jsonBody } from '../body';
 import type { ApiContext } from '../context';
@@ -10,6 +11,8 @@ import { HttpProblem } from '../problems';
 import { reconcileJobParams, reconcileRunParams, reconcileRunsQuery, reconcileTriggerBody, validate } from '../schemas';
 
 const defaultListedRuns = 20;
+/** How long a request waits for Redis to take a run. */
+export const triggerTimeoutMs = 5_000;
 
 function runJson(run: RunRecord) {
   return {
@@ -37,7 +40,18 @@ export function reconcileRoutes(router: Router, ctx: ApiContext): void {
     const { job } = validate(reconcileJobParams, req.params, 'job');
     const options = validate(reconcileTriggerBody, req.body, 'body') ?? {};
     if (ctx.jobs === undefined) throw new HttpProblem(503, 'RECONCILER_UNAVAILABLE', 'this instance has no job queues');
-    const queueJobId = await ctx.jobs.trigger(job, options);
+    let queueJobId: string;
+    try {
+      queueJobId = await withDeadline(ctx.jobs.trigger(job, options), triggerTimeoutMs, 'queueing the run');
+    } catch (err) {
+      if (!(err instanceof DeadlineExceeded)) throw err;
+      throw new HttpProblem(
+        503,
+        'RECONCILER_UNAVAILABLE',
+        `Redis did not take the run within ${triggerTimeoutMs / 1000} s (it may still be queued once Redis is back)`,
+        { 'Retry-After': String(triggerTimeoutMs / 1000) },
+      );
+    }
     res.status(202).json({ job, queueJobId });
   });
 }
