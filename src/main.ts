@@ -61,7 +61,7 @@ export async function startLedger(config: Config, logger: Logger): Promise<Runni
     bridge: config.bridge !== undefined,
   });
   // The reconciler's queues, for the admin routes and the dashboard; its workers run in their own thread.
-  const jobs = new JobQueues(redisServer.url, config.reconcile);
+  const jobs = new JobQueues(redisServer.url, config.reconcile, logger);
   const access = { keys: config.apiKeys, rateLimit: config.rateLimit };
   logAccessPolicy(access, logger);
   const app = createApp({

@@ -6,6 +6,8 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Logger } from '../logger';
+import { redisLocation } from '../redis/client';
 import type { ReconcileJobName, ReconcileSettings } from './settings';
 
 export const reconcileQueueName = 'reconcile';
@@ -28,10 +30,23 @@ const keepFailed = { count: 5_000, age: 7 * 86_400 };
 
 /**
  * BullMQ's connections: commands wait for a reconnect rather than fail (workers must not
- * give up on Redis), as BullMQ requires; the service's own client (redis/client.ts) fails fast.
+ * give up on Redis), as BullMQ requires; the service's own client (redis/client.ts) fails
+ * fast. An outage is logged once, when it starts, and once when it ends.
  */
-export function bullConnection(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, connectTimeout: 2_000 });
+export function bullConnection(url: string, logger: Logger): Redis {
+  const connection = new Redis(url, { maxRetriesPerRequest: null, connectTimeout: 2_000 });
+  let down = false;
+  connection.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    logger.warn({ err: err.message, redis: redisLocation(url) }, 'job queues: Redis connection failed, reconnecting');
+  });
+  connection.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger.info({ redis: redisLocation(url) }, 'job queues: Redis connection restored');
+  });
+  return connection;
 }
 
 /** A transfer's expiry job id: derived from the transfer id, so it is scheduled once however often it is asked. */
@@ -57,11 +72,14 @@ export class JobQueues {
   constructor(
     redisUrl: string,
     readonly settings: ReconcileSettings,
+    logger: Logger,
   ) {
-    this.connection = bullConnection(redisUrl);
+    this.connection = bullConnection(redisUrl, logger);
     const options = { connection: this.connection, prefix: settings.prefix, defaultJobOptions: jobOptions(settings) };
     this.reconcile = new Queue<ReconcileJobData>(reconcileQueueName, options);
     this.expiry = new Queue<ExpiryJobData>(expiryQueueName, options);
+    // Their errors are the connection's, which says so itself.
+    for (const queue of this.all) queue.on('error', () => undefined);
   }
 
   get all(): Queue[] {

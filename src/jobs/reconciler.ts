@@ -87,8 +87,8 @@ export function startReconciler(options: {
   const { settings, logger } = options;
   const log = logger.child({ component: 'reconciler' });
   const ctx = createJobContext(options);
-  const queues = new JobQueues(options.redisUrl, settings);
-  const connection = bullConnection(options.redisUrl);
+  const queues = new JobQueues(options.redisUrl, settings, log);
+  const connection = bullConnection(options.redisUrl, log);
   const workerOptions = {
     connection,
     prefix: settings.prefix,
@@ -136,7 +136,7 @@ export function startReconciler(options: {
   // A job that stalled once too often is failed by BullMQ's stalled check, not by a worker:
   // its last run, left running by the worker that died, is closed here. (Each instance hears
   // the event; the update is the same from all of them.)
-  const eventsConnection = bullConnection(options.redisUrl);
+  const eventsConnection = bullConnection(options.redisUrl, log);
   const reconcileEvents = new QueueEvents(reconcileQueueName, {
     connection: eventsConnection,
     prefix: settings.prefix,

@@ -56,7 +56,7 @@ let browser: Browser;
 beforeAll(async () => {
   redis = await openTestRedis();
   const url = process.env.LEDGER_TEST_REDIS_URL!;
-  jobs = new JobQueues(url, loadConfig({ JOBS_PREFIX: redis.keyPrefix }).reconcile);
+  jobs = new JobQueues(url, loadConfig({ JOBS_PREFIX: redis.keyPrefix }).reconcile, testLogger);
   server = createServer(dashboardApp(jobs, { keys }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

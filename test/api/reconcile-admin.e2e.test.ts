@@ -4,6 +4,7 @@
  * then appears in GET /v1/admin/reconcile/runs and /runs/{id}; bad input is refused with
  * the API's validation problem and queues nothing; only the admin scope gets in.
  */
+import { testLogger } from '../support/ledger';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import request from 'supertest';
@@ -47,7 +48,7 @@ beforeAll(async () => {
     ...schedulesOff,
   };
   service = await startTestService(env);
-  queues = new JobQueues(testRedisUrl(), loadConfig(env).reconcile);
+  queues = new JobQueues(testRedisUrl(), loadConfig(env).reconcile, testLogger);
 });
 
 afterAll(async () => {
@@ -188,7 +189,7 @@ test('only the admin scope: a read key gets 403, no key 401, and neither queues 
 describe('with Redis unreachable', () => {
   it('a run asked for is refused with 503 RECONCILER_UNAVAILABLE after a bounded wait', async () => {
     const deadRedis = `redis://127.0.0.1:${await freePort()}`;
-    const jobs = new JobQueues(deadRedis, loadConfig({ JOBS_PREFIX: prefix }).reconcile);
+    const jobs = new JobQueues(deadRedis, loadConfig({ JOBS_PREFIX: prefix }).reconcile, testLogger);
     const harness = await startApi({ jobs });
     try {
       const started = Date.now();

@@ -18,6 +18,8 @@ jest.setTimeout(420_000);
 
 const accounts = Array.from({ length: 10 }, (_, i) => `fo-${i}`);
 const transfersPerBatch = 100;
+/** A batch is sent again until one instance takes it, for at most this long. */
+const acceptWithinMs = 90_000;
 
 let db: TestDatabase;
 let collector: Collector;
@@ -72,9 +74,12 @@ async function load(urls: () => string[], batches: number, tag: string): Promise
       destinationAccount: accounts[(i * 3 + b + 1) % accounts.length],
       amount: '1.00',
     }));
-    // A batch refused while an instance dies is sent again: its ids make the retry safe.
-    for (let attempt = 0; !(await post(urls(), '/v1/transfers/batch', { transfers })); attempt++) {
-      if (attempt > 100) throw new Error(`batch ${tag}-${b} never accepted`);
+    // A batch refused while an instance dies is sent again: its ids make the retry safe. The
+    // wait covers a restart: the new process starting (its threads compiled by ts-node) and
+    // its transfer process waiting out the killed one's lease.
+    const deadline = Date.now() + acceptWithinMs;
+    while (!(await post(urls(), '/v1/transfers/batch', { transfers }))) {
+      if (Date.now() > deadline) throw new Error(`batch ${tag}-${b} not accepted within ${acceptWithinMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }

@@ -9,6 +9,7 @@
  * verify-balances' first read waits): the kill lands after the run has started, whatever the
  * machine's speed, and the second instance's run waits there too until the test lets it go.
  */
+import { testLogger } from '../support/ledger';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 import { JobQueues, type ReconcileJobData } from '../../src/jobs/queues';
@@ -41,7 +42,7 @@ beforeAll(async () => {
     RECONCILE_VERIFY_SLICE: '0',
     ...schedulesOff,
   };
-  queues = new JobQueues(testRedisUrl(), testReconcileSettings(db.url, env));
+  queues = new JobQueues(testRedisUrl(), testReconcileSettings(db.url, env), testLogger);
 });
 
 afterAll(async () => {

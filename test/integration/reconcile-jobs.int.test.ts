@@ -20,7 +20,7 @@ import { findRun } from '../../src/jobs/runs';
 import type { ReconcileJobName } from '../../src/jobs/settings';
 import { createTestDatabase } from '../support/database';
 import { createTestLedger, testLogger, type TestLedger } from '../support/ledger';
-import { startReadSide, syncReadSide } from '../support/projections';
+import { eventually, startReadSide, syncReadSide } from '../support/projections';
 import { startServiceProcess } from '../support/service-process';
 import { withoutMultiStreamAppend } from '../support/single-stream-store';
 
@@ -354,7 +354,7 @@ describe('conservation from the events', () => {
       });
       const ctx = contextFor(ledger);
       expect((await runJob(ctx, 'conservation', { fromEvents: true })).report.problemsTotal).toBe(0);
-      await ledger.store.append(
+      const ghost = await ledger.store.append(
         accountStream('ce-a'),
         [
           toEventToAppend({
@@ -367,6 +367,11 @@ describe('conservation from the events', () => {
           }),
         ],
         ANY,
+      );
+      // The pass reads up to the head subscribers can see: the ghost hold must be in it.
+      await eventually(
+        async () => ((await ledger.store.headPosition()) >= ghost.position ? true : undefined),
+        'the ghost hold readable',
       );
       const found = await runJob(ctx, 'conservation', { fromEvents: true });
       expect(found.report.problems.map((p) => [p.kind, p.subject])).toEqual([

@@ -13,7 +13,7 @@ import { type RunningReconciler, startReconciler } from '../../src/jobs/reconcil
 import { listRuns, maxListedRuns, type RunRecord } from '../../src/jobs/runs';
 import { type ReconcileSettings, scheduleNames, scheduleVariable } from '../../src/jobs/settings';
 import { createLogger, type Logger } from '../../src/logger';
-import { createTestLedger, type TestLedger } from './ledger';
+import { createTestLedger, type TestLedger, testLogger } from './ledger';
 import { eventually, startReadSide } from './projections';
 import { deleteKeys, testJobsPrefix } from './redis';
 
@@ -71,7 +71,7 @@ export async function openReconcilerLedger(env: Record<string, string> = {}): Pr
   const readSide = startReadSide(ledger);
   const redisUrl = testRedisUrl();
   const settings = testReconcileSettings(ledger.db.url, env);
-  const queues = new JobQueues(redisUrl, settings);
+  const queues = new JobQueues(redisUrl, settings, testLogger);
   const running = new Set<TestReconciler>();
   return {
     ledger,
