@@ -24,7 +24,14 @@ const acceptWithinMs = 90_000;
 let db: TestDatabase;
 let collector: Collector;
 let env: Record<string, string>;
-let first: ServiceProcess | undefined;
+/** Every instance started, so a failing test leaves none running. */
+const started: ServiceProcess[] = [];
+
+async function startInstance(): Promise<ServiceProcess> {
+  const instance = await startServiceProcess(env);
+  started.push(instance);
+  return instance;
+}
 
 beforeAll(async () => {
   db = await createTestDatabase(4);
@@ -40,12 +47,12 @@ beforeAll(async () => {
     PG_POOL_MAX: '4',
     RATE_LIMIT_REQUESTS: '0',
   };
-  first = await startServiceProcess(env);
+  await startInstance();
   collector = await collectMessages(settings.brokers, Object.values(settings.topics));
 });
 
 afterAll(async () => {
-  await first?.kill();
+  await Promise.all(started.map((instance) => instance.kill()));
   await collector?.stop();
   await db?.drop();
 });
@@ -104,7 +111,7 @@ function expectDuplicatesOnlyIn(windows: { after: bigint; upTo: bigint }[], expe
 }
 
 test('SIGKILL mid-stream, a restart, then a standby that takes over from a killed lease holder', async () => {
-  const a = first!;
+  const [a] = started;
   expect(await post([a.url], '/v1/accounts', { id: 'fo-funding', currency: 'USD', overdraft: 'unlimited' })).toBe(true);
   for (const id of accounts) expect(await post([a.url], '/v1/accounts', { id, currency: 'USD' })).toBe(true);
 
@@ -115,13 +122,13 @@ test('SIGKILL mid-stream, a restart, then a standby that takes over from a kille
   await a.kill();
   alive = [];
   const windows = [await killWindow(db.pool)];
-  const a2 = await startServiceProcess(env);
+  const a2 = await startInstance();
   alive = [a2.url];
   await firstLoad;
   await waitForAll(db.pool, collector, 120_000);
 
   // 2. A second instance: the first holds the lease and alone produces.
-  const b = await startServiceProcess(env);
+  const b = await startInstance();
   alive = [a2.url, b.url];
   await load(() => [b.url, a2.url], 10, 'two');
   await waitForAll(db.pool, collector, 120_000);
